@@ -1,0 +1,135 @@
+// Every setting of agent-idp, read once from the environment, typed, with its default.
+// A missing or malformed setting stops start-up with one line that names it.
+
+export type SigningAlg = 'RS256' | 'PS256' | 'ES256' | 'EdDSA';
+export const SIGNING_ALGS: readonly SigningAlg[] = ['RS256', 'PS256', 'ES256', 'EdDSA'];
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+export interface Config {
+  port: number;
+  host: string;
+  publicUrl: string;
+  /** PostgreSQL connection string; undefined means the embedded PGlite in dataDir. */
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
+  dataDir: string;
+  /** 32 bytes; undefined only in embedded mode, where it is generated into dataDir. */
+  keyEncryptionKey: Buffer | undefined;
+  keyAlg: SigningAlg;
+  keyRotationDays: number;
+  accessTokenTtlSeconds: number;
+  defaultAudience: string;
+  auditRetentionDays: number;
+  bcryptCost: number;
+  secretMemorySeconds: number;
+  bootstrapAdminClientId: string | undefined;
+  bootstrapAdminClientSecret: string | undefined;
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  readonly setting: string;
+
+  constructor(setting: string, reason: string) {
+    super(`${setting}: ${reason}`);
+    this.setting = setting;
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const CLIENT_SECRET = /^aidp_cs_[0-9a-f]{32}_[A-Za-z0-9_-]{43}$/;
+
+function read(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function url(env: Env, name: string, fallback: string, protocols: string[]): string {
+  const raw = read(env, name) ?? fallback;
+  const parsed = URL.parse(raw);
+  if (!parsed || !protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must be a ${protocols.join(' or ')} URL, got "${raw}"`);
+  }
+  return raw;
+}
+
+export function parseKeyEncryptionKey(raw: string, setting = 'KEY_ENCRYPTION_KEY'): Buffer {
+  const bytes = /^[A-Za-z0-9+/_-]+={0,2}$/.test(raw) ? Buffer.from(raw, 'base64') : Buffer.alloc(0);
+  if (bytes.length !== 32) {
+    throw new ConfigError(setting, 'must be 32 bytes encoded as base64 (for example: openssl rand -base64 32)');
+  }
+  return bytes;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const port = integer(env, 'PORT', 3000, 0, 65535);
+  const publicUrl = url(env, 'PUBLIC_URL', `http://localhost:${port}`, ['http:', 'https:']).replace(/\/+$/, '');
+  const databaseUrl = read(env, 'DATABASE_URL');
+  if (databaseUrl !== undefined) url(env, 'DATABASE_URL', databaseUrl, ['postgres:', 'postgresql:']);
+
+  const rawKek = read(env, 'KEY_ENCRYPTION_KEY');
+  if (databaseUrl !== undefined && rawKek === undefined) {
+    throw new ConfigError('KEY_ENCRYPTION_KEY', 'is required when DATABASE_URL is set (32 bytes, base64)');
+  }
+
+  const keyAlg = (read(env, 'KEY_ALG') ?? 'RS256') as SigningAlg;
+  if (!SIGNING_ALGS.includes(keyAlg)) {
+    throw new ConfigError('KEY_ALG', `must be one of ${SIGNING_ALGS.join(', ')}, got "${keyAlg}"`);
+  }
+
+  const logLevel = (read(env, 'LOG_LEVEL') ?? 'info') as LogLevel;
+  if (!['debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `must be debug, info, warn, error or silent, got "${logLevel}"`);
+  }
+
+  const bootstrapAdminClientId = read(env, 'BOOTSTRAP_ADMIN_CLIENT_ID');
+  const bootstrapAdminClientSecret = read(env, 'BOOTSTRAP_ADMIN_CLIENT_SECRET');
+  if ((bootstrapAdminClientId === undefined) !== (bootstrapAdminClientSecret === undefined)) {
+    throw new ConfigError(
+      bootstrapAdminClientId === undefined ? 'BOOTSTRAP_ADMIN_CLIENT_ID' : 'BOOTSTRAP_ADMIN_CLIENT_SECRET',
+      'BOOTSTRAP_ADMIN_CLIENT_ID and BOOTSTRAP_ADMIN_CLIENT_SECRET are set together or not at all',
+    );
+  }
+
+  if (bootstrapAdminClientId !== undefined && !UUID.test(bootstrapAdminClientId)) {
+    throw new ConfigError('BOOTSTRAP_ADMIN_CLIENT_ID', 'must be a UUID (generate a pair with: npm run cli -- bootstrap-credentials)');
+  }
+  if (bootstrapAdminClientSecret !== undefined && !CLIENT_SECRET.test(bootstrapAdminClientSecret)) {
+    throw new ConfigError(
+      'BOOTSTRAP_ADMIN_CLIENT_SECRET',
+      'must be an agent-idp client secret, aidp_cs_<32 hex>_<43 base64url> (generate a pair with: npm run cli -- bootstrap-credentials)',
+    );
+  }
+
+  return {
+    port,
+    host: read(env, 'HOST') ?? '0.0.0.0',
+    publicUrl,
+    databaseUrl,
+    databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
+    dataDir: read(env, 'DATA_DIR') ?? './data',
+    keyEncryptionKey: rawKek === undefined ? undefined : parseKeyEncryptionKey(rawKek),
+    keyAlg,
+    keyRotationDays: integer(env, 'KEY_ROTATION_DAYS', 30, 1, 3650),
+    accessTokenTtlSeconds: integer(env, 'ACCESS_TOKEN_TTL_SECONDS', 3600, 60, 86400),
+    defaultAudience: url(env, 'DEFAULT_AUDIENCE', publicUrl, ['http:', 'https:', 'urn:']),
+    auditRetentionDays: integer(env, 'AUDIT_RETENTION_DAYS', 90, 1, 3650),
+    bcryptCost: integer(env, 'BCRYPT_COST', 10, 4, 15),
+    secretMemorySeconds: integer(env, 'SECRET_MEMORY_SECONDS', 60, 0, 60),
+    bootstrapAdminClientId,
+    bootstrapAdminClientSecret,
+    logLevel,
+  };
+}

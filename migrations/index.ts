@@ -1,0 +1,12 @@
+// Every migration, in order. TypeORM runs the ones a database has not seen yet.
+import { CreateOrgs1763769600000 } from './1763769600000-CreateOrgs.ts';
+import { CreateAgents1763769600100 } from './1763769600100-CreateAgents.ts';
+import { CreateCredentials1763769600200 } from './1763769600200-CreateCredentials.ts';
+import { CreateSigningKeys1763769600300 } from './1763769600300-CreateSigningKeys.ts';
+
+export const migrations = [
+  CreateOrgs1763769600000,
+  CreateAgents1763769600100,
+  CreateCredentials1763769600200,
+  CreateSigningKeys1763769600300,
+];

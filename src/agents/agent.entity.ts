@@ -1,0 +1,39 @@
+import { EntitySchema } from 'typeorm';
+
+export type AgentStatus = 'active' | 'suspended' | 'decommissioned';
+
+export interface Agent {
+  id: string;
+  orgId: string;
+  name: string;
+  description: string | null;
+  owner: string | null;
+  status: AgentStatus;
+  scopes: string[];
+  audiences: string[];
+  metadata: Record<string, unknown>;
+  accessTokenTtlSeconds: number | null;
+  createdAt: Date;
+  updatedAt: Date;
+  decommissionedAt: Date | null;
+}
+
+export const AgentEntity = new EntitySchema<Agent>({
+  name: 'Agent',
+  tableName: 'agents',
+  columns: {
+    id: { type: 'uuid', primary: true },
+    orgId: { type: 'uuid', name: 'org_id' },
+    name: { type: 'text' },
+    description: { type: 'text', nullable: true },
+    owner: { type: 'text', nullable: true },
+    status: { type: 'text', default: 'active' },
+    scopes: { type: 'text', array: true },
+    audiences: { type: 'text', array: true },
+    metadata: { type: 'jsonb' },
+    accessTokenTtlSeconds: { type: 'integer', name: 'access_token_ttl_seconds', nullable: true },
+    createdAt: { type: 'timestamptz', name: 'created_at' },
+    updatedAt: { type: 'timestamptz', name: 'updated_at' },
+    decommissionedAt: { type: 'timestamptz', name: 'decommissioned_at', nullable: true },
+  },
+});

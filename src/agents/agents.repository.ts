@@ -1,0 +1,46 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
+import { AgentEntity, type Agent, type AgentStatus } from './agent.entity.ts';
+import { offsetOf, type PageRequest } from '../http/pagination.ts';
+
+// Every query on tenant data takes the org id and puts it in the WHERE; the one exception,
+// findActive, serves the OAuth engine, which knows a client only by its globally unique id.
+export class AgentsRepository {
+  readonly #ds: DataSource;
+
+  constructor(dataSource: DataSource) {
+    this.#ds = dataSource;
+  }
+
+  #repo(manager?: EntityManager) {
+    return (manager ?? this.#ds.manager).getRepository(AgentEntity);
+  }
+
+  async insert(agent: Agent, manager?: EntityManager): Promise<void> {
+    // metadata is free-form JSON, which TypeORM's deep-partial type cannot express.
+    await this.#repo(manager).insert(agent as QueryDeepPartialEntity<Agent>);
+  }
+
+  async findInOrg(orgId: string, id: string, manager?: EntityManager): Promise<Agent | null> {
+    return this.#repo(manager).findOneBy({ orgId, id });
+  }
+
+  /** The agent as an OAuth client: only an active agent can authenticate. */
+  async findActive(id: string): Promise<Agent | null> {
+    return this.#repo().findOneBy({ id, status: 'active' });
+  }
+
+  async list(orgId: string, filter: { status?: AgentStatus }, page: PageRequest): Promise<{ rows: Agent[]; total: number }> {
+    const [rows, total] = await this.#repo().findAndCount({
+      where: { orgId, ...(filter.status ? { status: filter.status } : {}) },
+      order: { createdAt: 'ASC', id: 'ASC' },
+      skip: offsetOf(page),
+      take: page.limit,
+    });
+    return { rows, total };
+  }
+
+  async update(orgId: string, id: string, changes: Partial<Agent>, manager?: EntityManager): Promise<void> {
+    await this.#repo(manager).update({ orgId, id }, changes as QueryDeepPartialEntity<Agent>);
+  }
+}

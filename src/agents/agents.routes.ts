@@ -1,0 +1,36 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { requireScope } from '../http/auth.ts';
+import { validateBody, validateQuery } from '../http/validate.ts';
+import type { Services } from '../http/services.ts';
+import { presentAgent } from './agents.presenter.ts';
+
+export function agentsRoutes(router: Router, { agents, config }: Services): void {
+  const present = (agent: Parameters<typeof presentAgent>[0]) => presentAgent(agent, config.accessTokenTtlSeconds);
+
+  router.post('/agents', requireScope('agents:write'), validateBody('CreateAgentRequest'), async (ctx: Context) => {
+    const agent = await agents.create(ctx.state.actor, ctx.state.input);
+    ctx.status = 201;
+    ctx.set('Location', `/api/v1/agents/${agent.id}`);
+    ctx.body = present(agent);
+  });
+
+  router.get('/agents', requireScope('agents:read'), validateQuery('AgentListQuery'), async (ctx: Context) => {
+    const { page, limit, status } = ctx.state.query;
+    const { rows, total } = await agents.list(ctx.state.actor.orgId, { status }, { page, limit });
+    ctx.body = { data: rows.map(present), total, page, limit };
+  });
+
+  router.get('/agents/:agentId', requireScope('agents:read'), async (ctx: Context) => {
+    ctx.body = present(await agents.get(ctx.state.actor.orgId, ctx.params.agentId));
+  });
+
+  router.patch('/agents/:agentId', requireScope('agents:write'), validateBody('UpdateAgentRequest'), async (ctx: Context) => {
+    ctx.body = present(await agents.update(ctx.state.actor, ctx.params.agentId, ctx.state.input));
+  });
+
+  router.delete('/agents/:agentId', requireScope('agents:write'), async (ctx: Context) => {
+    await agents.decommission(ctx.state.actor, ctx.params.agentId);
+    ctx.status = 204;
+  });
+}

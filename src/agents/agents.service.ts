@@ -1,0 +1,115 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import type { Agent, AgentStatus } from './agent.entity.ts';
+import { AgentsRepository } from './agents.repository.ts';
+import type { CredentialsService } from '../credentials/credentials.service.ts';
+import { Conflict, NotFound, ValidationFailed } from '../http/errors.ts';
+import { OPERATOR_SCOPES, type Actor } from '../http/actor.ts';
+import type { PageRequest } from '../http/pagination.ts';
+
+export interface AgentInput {
+  name: string;
+  description?: string | null;
+  owner?: string | null;
+  scopes?: string[];
+  audiences?: string[];
+  metadata?: Record<string, unknown>;
+  accessTokenTtlSeconds?: number | null;
+}
+
+export interface AgentChanges extends Partial<AgentInput> {
+  status?: 'active' | 'suspended';
+}
+
+/** An org hands out any scope but the operators' ones, which only the root org holds. */
+export function assertGrantableScopes(scopes: string[] | undefined, isRoot: boolean): void {
+  if (!scopes || isRoot) return;
+  const errors = scopes
+    .map((scope, i) => ({ scope, i }))
+    .filter(({ scope }) => OPERATOR_SCOPES.includes(scope))
+    .map(({ scope, i }) => ({ field: `/scopes/${i}`, message: `${scope} is an operator scope that this org cannot grant` }));
+  if (errors.length) throw new ValidationFailed('scopes holds operator scopes that this org cannot grant', errors);
+}
+
+export class AgentsService {
+  readonly #ds: DataSource;
+  readonly #repo: AgentsRepository;
+  readonly #credentials: CredentialsService;
+
+  constructor(dataSource: DataSource, credentials: CredentialsService) {
+    this.#ds = dataSource;
+    this.#repo = new AgentsRepository(dataSource);
+    this.#credentials = credentials;
+  }
+
+  /** A new agent row (not stored). */
+  static build(orgId: string, input: AgentInput, id: string = randomUUID()): Agent {
+    const now = new Date();
+    return {
+      id,
+      orgId,
+      name: input.name,
+      description: input.description ?? null,
+      owner: input.owner ?? null,
+      status: 'active',
+      scopes: input.scopes ?? [],
+      audiences: input.audiences ?? [],
+      metadata: input.metadata ?? {},
+      accessTokenTtlSeconds: input.accessTokenTtlSeconds ?? null,
+      createdAt: now,
+      updatedAt: now,
+      decommissionedAt: null,
+    };
+  }
+
+  async create(actor: Actor, input: AgentInput): Promise<Agent> {
+    assertGrantableScopes(input.scopes, actor.isRoot);
+    const agent = AgentsService.build(actor.orgId, input);
+    await this.#repo.insert(agent);
+    return agent;
+  }
+
+  async get(orgId: string, agentId: string): Promise<Agent> {
+    const agent = await this.#repo.findInOrg(orgId, agentId);
+    if (!agent) throw new NotFound(`agent ${agentId} not found`);
+    return agent;
+  }
+
+  list(orgId: string, filter: { status?: AgentStatus }, page: PageRequest) {
+    return this.#repo.list(orgId, filter, page);
+  }
+
+  async update(actor: Actor, agentId: string, changes: AgentChanges): Promise<Agent> {
+    const agent = await this.get(actor.orgId, agentId);
+    if (agent.status === 'decommissioned') {
+      throw new Conflict('agent_decommissioned', `agent ${agentId} is decommissioned and cannot change`);
+    }
+    assertGrantableScopes(changes.scopes, actor.isRoot);
+    const updated: Agent = { ...agent, ...changes, updatedAt: new Date() } as Agent;
+    await this.#repo.update(actor.orgId, agentId, {
+      name: updated.name,
+      description: updated.description,
+      owner: updated.owner,
+      status: updated.status,
+      scopes: updated.scopes,
+      audiences: updated.audiences,
+      metadata: updated.metadata,
+      accessTokenTtlSeconds: updated.accessTokenTtlSeconds,
+      updatedAt: updated.updatedAt,
+    });
+    return updated;
+  }
+
+  /** For good: the agent stops loading as a client and every credential is revoked. */
+  async decommission(actor: Actor, agentId: string): Promise<void> {
+    const agent = await this.get(actor.orgId, agentId);
+    if (agent.status === 'decommissioned') {
+      throw new Conflict('agent_decommissioned', `agent ${agentId} is already decommissioned`);
+    }
+    const now = new Date();
+    await this.#ds.transaction(async (manager) => {
+      await this.#repo.update(actor.orgId, agentId, { status: 'decommissioned', decommissionedAt: now, updatedAt: now }, manager);
+      await this.#credentials.revokeAllOfAgent(actor.orgId, agentId, manager);
+    });
+  }
+}

@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import type { Config } from '../config/index.ts';
+import type { Logger } from './logger.ts';
+import type { Org } from './orgs/org.entity.ts';
+import { OrgsRepository } from './orgs/orgs.repository.ts';
+import { AgentsRepository } from './agents/agents.repository.ts';
+import { AgentsService } from './agents/agents.service.ts';
+import { CredentialsRepository } from './credentials/credentials.repository.ts';
+import type { CredentialsService } from './credentials/credentials.service.ts';
+import { credentialIdOf } from './credentials/secrets.ts';
+import { ALL_MANAGEMENT_SCOPES } from './http/actor.ts';
+import { MANAGEMENT_AUDIENCE_PATH } from './oauth/provider.ts';
+import bcrypt from 'bcrypt';
+
+export const ROOT_ORG_NAME = 'root';
+
+export interface BootstrapResult {
+  rootOrg: Org;
+  /** Set only when this start generated an operator: its secret is shown once. */
+  generatedAdmin?: { clientId: string; clientSecret: string };
+}
+
+/**
+ * Ensures the root org and, when configured, the operator agent of BOOTSTRAP_ADMIN_CLIENT_ID
+ * with every management scope. On an empty embedded database without that setting, generates
+ * an operator so that a newcomer can start right away.
+ */
+export async function bootstrap(
+  ds: DataSource,
+  config: Config,
+  credentials: CredentialsService,
+  embedded: boolean,
+  logger: Logger,
+): Promise<BootstrapResult> {
+  const orgs = new OrgsRepository(ds);
+  const agents = new AgentsRepository(ds);
+  const credentialRows = new CredentialsRepository(ds);
+  const adminInput = {
+    name: 'operator',
+    description: 'Operator of the whole service (bootstrap)',
+    scopes: ALL_MANAGEMENT_SCOPES,
+    audiences: [config.publicUrl + MANAGEMENT_AUDIENCE_PATH],
+  };
+
+  let rootOrg = await orgs.findRoot();
+  const freshDatabase = !rootOrg;
+  if (!rootOrg) {
+    const candidate: Org = { id: randomUUID(), name: ROOT_ORG_NAME, isRoot: true, createdAt: new Date() };
+    try {
+      await orgs.insert(candidate);
+      rootOrg = candidate;
+    } catch (err) {
+      // Another instance created it first.
+      rootOrg = await orgs.findRoot();
+      if (!rootOrg) throw err;
+    }
+  }
+
+  const { bootstrapAdminClientId: clientId, bootstrapAdminClientSecret: secret } = config;
+  if (clientId && secret) {
+    const existing = await agents.findInOrg(rootOrg.id, clientId);
+    if (!existing) {
+      await agents.insert(AgentsService.build(rootOrg.id, adminInput, clientId));
+      logger.info('created the bootstrap operator agent', { clientId });
+    } else if (existing.status !== 'active') {
+      logger.warn('the bootstrap operator agent is not active; it was left as it is', { clientId, status: existing.status });
+    }
+    const credentialId = credentialIdOf(secret)!;
+    const credential = await credentialRows.findInOrg(rootOrg.id, clientId, credentialId);
+    if (!credential) {
+      await credentialRows.insert(await credentials.fromSecret({ id: clientId, orgId: rootOrg.id }, secret));
+    } else if (credential.status === 'active' && !(await bcrypt.compare(secret, credential.secretHash))) {
+      // The operator changed BOOTSTRAP_ADMIN_CLIENT_SECRET: the environment wins.
+      const replaced = await credentials.fromSecret({ id: clientId, orgId: rootOrg.id }, secret);
+      await credentialRows.update(rootOrg.id, credentialId, { secretHash: replaced.secretHash, rotatedAt: new Date() });
+    }
+    return { rootOrg };
+  }
+
+  if (embedded && freshDatabase) {
+    const admin = AgentsService.build(rootOrg.id, adminInput);
+    const { credential, secret: generated } = await credentials.mint(admin, null);
+    await agents.insert(admin);
+    await credentialRows.insert(credential);
+    return { rootOrg, generatedAdmin: { clientId: admin.id, clientSecret: generated } };
+  }
+  return { rootOrg };
+}

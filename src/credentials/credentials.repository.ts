@@ -1,0 +1,73 @@
+import { type DataSource, type EntityManager, IsNull, LessThanOrEqual, MoreThan } from 'typeorm';
+import { CredentialEntity, type Credential } from './credential.entity.ts';
+import { offsetOf, type PageRequest } from '../http/pagination.ts';
+
+export type CredentialFilter = 'active' | 'revoked' | 'expired';
+
+export class CredentialsRepository {
+  readonly #ds: DataSource;
+
+  constructor(dataSource: DataSource) {
+    this.#ds = dataSource;
+  }
+
+  #repo(manager?: EntityManager) {
+    return (manager ?? this.#ds.manager).getRepository(CredentialEntity);
+  }
+
+  async insert(credential: Credential, manager?: EntityManager): Promise<void> {
+    await this.#repo(manager).insert(credential);
+  }
+
+  async findInOrg(orgId: string, agentId: string, id: string, manager?: EntityManager): Promise<Credential | null> {
+    return this.#repo(manager).findOneBy({ orgId, agentId, id });
+  }
+
+  /**
+   * The credential a client secret names, if it can still authenticate its agent: not revoked,
+   * not expired. Used by client authentication, which knows only the client id.
+   */
+  async findUsable(agentId: string, id: string): Promise<Credential | null> {
+    return this.#repo()
+      .createQueryBuilder('c')
+      .where('c.id = :id AND c.agent_id = :agentId', { id, agentId })
+      .andWhere(`c.status = 'active' AND (c.expires_at IS NULL OR c.expires_at > now())`)
+      .getOne();
+  }
+
+  async list(orgId: string, agentId: string, status: CredentialFilter | undefined, page: PageRequest) {
+    const now = new Date();
+    const where =
+      status === 'revoked'
+        ? [{ orgId, agentId, status: 'revoked' as const }]
+        : status === 'expired'
+          ? [{ orgId, agentId, status: 'active' as const, expiresAt: LessThanOrEqual(now) }]
+          : status === 'active'
+            ? [
+                { orgId, agentId, status: 'active' as const, expiresAt: IsNull() },
+                { orgId, agentId, status: 'active' as const, expiresAt: MoreThan(now) },
+              ]
+            : [{ orgId, agentId }];
+    const [rows, total] = await this.#repo().findAndCount({
+      where,
+      order: { createdAt: 'ASC', id: 'ASC' },
+      skip: offsetOf(page),
+      take: page.limit,
+    });
+    return { rows, total };
+  }
+
+  async update(orgId: string, id: string, changes: Partial<Credential>, manager?: EntityManager): Promise<void> {
+    await this.#repo(manager).update({ orgId, id }, changes);
+  }
+
+  async revokeAllOfAgent(orgId: string, agentId: string, at: Date, manager?: EntityManager): Promise<string[]> {
+    // PostgreSQL UPDATE … RETURNING answers [rows, rowCount] through TypeORM.
+    const [rows]: [{ id: string }[], number] = await (manager ?? this.#ds.manager).query(
+      `UPDATE credentials SET status = 'revoked', revoked_at = $3
+        WHERE org_id = $1 AND agent_id = $2 AND status = 'active' RETURNING id`,
+      [orgId, agentId, at],
+    );
+    return rows.map((r) => r.id);
+  }
+}

@@ -1,0 +1,35 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { requireScope } from '../http/auth.ts';
+import { validateBody, validateQuery } from '../http/validate.ts';
+import type { Services } from '../http/services.ts';
+import { presentCredential } from './credentials.presenter.ts';
+
+export function credentialsRoutes(router: Router, { credentials }: Services): void {
+  router.post('/agents/:agentId/credentials', requireScope('agents:write'), validateBody('CreateCredentialRequest', { optional: true }), async (ctx: Context) => {
+    const { credential, secret } = await credentials.create(ctx.state.actor.orgId, ctx.params.agentId, ctx.state.input);
+    ctx.status = 201;
+    ctx.body = presentCredential(credential, { secret });
+  });
+
+  router.get('/agents/:agentId/credentials', requireScope('agents:read'), validateQuery('CredentialListQuery'), async (ctx: Context) => {
+    const { page, limit, status } = ctx.state.query;
+    const { rows, total } = await credentials.list(ctx.state.actor.orgId, ctx.params.agentId, status, { page, limit });
+    ctx.body = { data: rows.map((c) => presentCredential(c)), total, page, limit };
+  });
+
+  router.post(
+    '/agents/:agentId/credentials/:credentialId/rotate',
+    requireScope('agents:write'),
+    validateBody('RotateCredentialRequest', { optional: true }),
+    async (ctx: Context) => {
+      const { credential, secret } = await credentials.rotate(ctx.state.actor.orgId, ctx.params.agentId, ctx.params.credentialId, ctx.state.input);
+      ctx.body = presentCredential(credential, { secret });
+    },
+  );
+
+  router.delete('/agents/:agentId/credentials/:credentialId', requireScope('agents:write'), async (ctx: Context) => {
+    await credentials.revoke(ctx.state.actor.orgId, ctx.params.agentId, ctx.params.credentialId);
+    ctx.status = 204;
+  });
+}

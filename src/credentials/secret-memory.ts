@@ -1,0 +1,58 @@
+// Remembers secrets that passed bcrypt, as SHA-256(secret), for a short time, so that an agent
+// asking for tokens in a loop does not pay bcrypt's tens of milliseconds each time.
+// An entry is only a shortcut for the bcrypt compare: the caller still reads the credential's
+// current row, and the entry counts only while the row still holds the same hash it was
+// checked against. Rotation, revocation, expiry and suspension therefore end it at once, on
+// every instance, because they change or disable that row.
+
+interface Entry {
+  credentialId: string;
+  /** The bcrypt hash the secret matched (the current or the previous one). */
+  hash: string;
+  until: number;
+}
+
+export class SecretMemory {
+  readonly #entries = new Map<string, Entry>();
+  readonly #ttlMs: number;
+  readonly #maxEntries: number;
+  readonly #now: () => number;
+
+  constructor(ttlSeconds: number, maxEntries = 10_000, now: () => number = Date.now) {
+    this.#ttlMs = ttlSeconds * 1000;
+    this.#maxEntries = maxEntries;
+    this.#now = now;
+  }
+
+  /** The hash the secret with this digest was verified against, if remembered and fresh. */
+  recall(digest: string, credentialId: string): string | undefined {
+    const entry = this.#entries.get(digest);
+    if (!entry) return undefined;
+    if (entry.until <= this.#now() || entry.credentialId !== credentialId) {
+      this.#entries.delete(digest);
+      return undefined;
+    }
+    return entry.hash;
+  }
+
+  remember(digest: string, credentialId: string, hash: string): void {
+    if (this.#ttlMs <= 0) return;
+    if (this.#entries.size >= this.#maxEntries) {
+      // Oldest first: Map keeps insertion order.
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    this.#entries.delete(digest);
+    this.#entries.set(digest, { credentialId, hash, until: this.#now() + this.#ttlMs });
+  }
+
+  forgetCredential(credentialId: string): void {
+    for (const [digest, entry] of this.#entries) {
+      if (entry.credentialId === credentialId) this.#entries.delete(digest);
+    }
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}

@@ -1,0 +1,58 @@
+import Koa from 'koa';
+import Router from '@koa/router';
+import type { Logger } from '../logger.ts';
+import type { ProviderHost } from '../oauth/provider-host.ts';
+import type { AccessTokenVerifier } from '../oauth/access-tokens.ts';
+import { MANAGEMENT_AUDIENCE_PATH } from '../oauth/provider.ts';
+import { requestContext } from './request-context.ts';
+import { problemHandler } from './problem.ts';
+import { jsonBody } from './body.ts';
+import { authenticate } from './auth.ts';
+import { NotFound } from './errors.ts';
+import type { Services } from './services.ts';
+import { orgsRoutes } from '../orgs/orgs.routes.ts';
+import { agentsRoutes } from '../agents/agents.routes.ts';
+import { credentialsRoutes } from '../credentials/credentials.routes.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface AppDeps {
+  services: Services;
+  providerHost: ProviderHost;
+  verifier: AccessTokenVerifier;
+  rootOrgId: () => string;
+  logger: Logger;
+}
+
+/** The management API's router: every route behind bearer authentication. */
+export function managementRouter({ services, verifier, rootOrgId, logger }: AppDeps): Router {
+  const router = new Router({ prefix: MANAGEMENT_AUDIENCE_PATH });
+  router.use(problemHandler(logger));
+  router.use(authenticate(verifier, services.config.publicUrl + MANAGEMENT_AUDIENCE_PATH, rootOrgId));
+  router.use(jsonBody());
+  for (const param of ['agentId', 'credentialId']) {
+    router.param(param, (id, ctx, next) => {
+      // Ids are UUIDs; anything else names nothing.
+      if (!UUID.test(id)) throw new NotFound(`${param.replace('Id', '')} ${id.slice(0, 64)} not found`);
+      return next();
+    });
+  }
+  orgsRoutes(router, services);
+  agentsRoutes(router, services);
+  credentialsRoutes(router, services);
+  return router;
+}
+
+/** One Koa app: the management API and oidc-provider side by side. */
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa();
+  app.silent = true;
+  const router = managementRouter(deps);
+  app.use(requestContext(deps.logger));
+  app.use(deps.providerHost.middleware());
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: false }));
+  // Whatever is neither an OAuth endpoint nor a management route.
+  app.use(problemHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,95 @@
+// The management API's error hierarchy. Each maps to one RFC 9457 problem (see problem.ts);
+// `code` is stable for clients to branch on.
+
+export interface FieldError {
+  /** JSON pointer into the request (`/name`, `/scopes/0`), or `query/limit` for the query. */
+  field: string;
+  message: string;
+}
+
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly title: string;
+  readonly errors?: FieldError[];
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: number,
+    code: string,
+    title: string,
+    detail: string,
+    options: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+  ) {
+    super(detail);
+    this.name = new.target.name;
+    this.status = status;
+    this.code = code;
+    this.title = title;
+    this.errors = options.errors;
+    this.headers = options.headers ?? {};
+  }
+
+  /** 4xx details are the client's to see; 5xx details stay in the server log. */
+  get expose(): boolean {
+    return this.status < 500;
+  }
+}
+
+export class ValidationFailed extends HttpError {
+  constructor(detail: string, errors?: FieldError[]) {
+    super(400, 'validation_failed', 'Bad Request', detail, { errors });
+  }
+}
+
+export class BadRequest extends HttpError {
+  constructor(code: string, detail: string) {
+    super(400, code, 'Bad Request', detail);
+  }
+}
+
+export class Unauthorized extends HttpError {
+  constructor(detail = 'a valid bearer access token is required', error = 'invalid_token') {
+    super(401, 'unauthorized', 'Unauthorized', detail, {
+      headers: { 'WWW-Authenticate': `Bearer error="${error}"` },
+    });
+  }
+}
+
+export class Forbidden extends HttpError {
+  constructor(detail: string, scope?: string) {
+    super(403, 'forbidden', 'Forbidden', detail, {
+      headers: scope ? { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scope}"` } : {},
+    });
+  }
+}
+
+export class NotFound extends HttpError {
+  constructor(detail = 'not found') {
+    super(404, 'not_found', 'Not Found', detail);
+  }
+}
+
+export class Conflict extends HttpError {
+  constructor(code: string, detail: string) {
+    super(409, code, 'Conflict', detail);
+  }
+}
+
+export class PayloadTooLarge extends HttpError {
+  constructor(limit: number) {
+    super(413, 'payload_too_large', 'Payload Too Large', `the request body is larger than ${limit} bytes`);
+  }
+}
+
+export class UnsupportedMediaType extends HttpError {
+  constructor() {
+    super(415, 'unsupported_media_type', 'Unsupported Media Type', 'the request body must be application/json');
+  }
+}
+
+export class ServiceUnavailable extends HttpError {
+  constructor(detail = 'the service is temporarily unavailable; try again shortly') {
+    super(503, 'service_unavailable', 'Service Unavailable', detail, { headers: { 'Retry-After': '1' } });
+  }
+}

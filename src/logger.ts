@@ -1,0 +1,44 @@
+import type { LogLevel } from '../config/index.ts';
+
+// JSON lines on stdout. Fields that may carry a secret are redacted wherever they appear,
+// however deep, so that a careless log call cannot leak one.
+
+const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+const REDACTED_KEYS = /^(authorization|client_secret|clientsecret|secret|password|privatekey|private_key|privatekeyenc|access_token|accesstoken|token|d|p|q|dp|dq|qi|k)$/i;
+// Our secrets and JWTs, should one end up inside a message string.
+const SECRET_PATTERNS = [/aidp_cs_[0-9a-f]{32}_[A-Za-z0-9_-]{43}/g, /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g];
+
+export function redactString(value: string): string {
+  return SECRET_PATTERNS.reduce((s, re) => s.replace(re, '[REDACTED]'), value);
+}
+
+export function redact(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return redactString(value);
+  if (value === null || typeof value !== 'object' || depth > 6) return value;
+  if (value instanceof Error) {
+    return { name: value.name, message: redactString(value.message), code: (value as { code?: string }).code, stack: value.stack && redactString(value.stack) };
+  }
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    out[key] = REDACTED_KEYS.test(key) ? '[REDACTED]' : redact(v, depth + 1);
+  }
+  return out;
+}
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stdout.write(l + '\n')): Logger {
+  const min = LEVELS[level];
+  const log = (lvl: Exclude<LogLevel, 'silent'>) => (msg: string, fields?: Record<string, unknown>) => {
+    if (LEVELS[lvl] < min) return;
+    const record = { time: new Date().toISOString(), level: lvl, msg: redactString(msg), ...(redact(fields ?? {}) as object) };
+    write(JSON.stringify(record));
+  };
+  return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+}

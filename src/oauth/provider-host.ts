@@ -1,0 +1,43 @@
+import type { Context, Next } from 'koa';
+import type Provider from 'oidc-provider';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+// Holds the Provider that serves the OAuth endpoints now. oidc-provider fixes its keys when it
+// is constructed, so a change of the key set builds a new Provider and swaps it in here; a
+// request in flight finishes on the instance it started on.
+
+const PROVIDER_PATHS = new Set(['/token', '/.well-known/openid-configuration', '/.well-known/jwks.json']);
+
+export class ProviderHost {
+  #provider: Provider;
+  #handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+  constructor(provider: Provider) {
+    this.#provider = provider;
+    this.#handler = provider.callback() as never;
+  }
+
+  get current(): Provider {
+    return this.#provider;
+  }
+
+  swap(provider: Provider): void {
+    this.#handler = provider.callback() as never;
+    this.#provider = provider;
+  }
+
+  /** Koa middleware: hands the OAuth paths to the current Provider, everything else on. */
+  middleware() {
+    return async (ctx: Context, next: Next) => {
+      let path = ctx.path;
+      if (path === '/.well-known/oauth-authorization-server') {
+        // RFC 8414 metadata: the same document as OpenID discovery.
+        path = '/.well-known/openid-configuration';
+        ctx.req.url = path + (ctx.querystring ? `?${ctx.querystring}` : '');
+      }
+      if (!PROVIDER_PATHS.has(path)) return next();
+      ctx.respond = false;
+      await this.#handler(ctx.req, ctx.res);
+    };
+  }
+}

@@ -1,0 +1,176 @@
+import { createHash } from 'node:crypto';
+import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Config } from '../../config/index.ts';
+import type { Keyset } from '../keys/keys.service.ts';
+import type { AgentsRepository } from '../agents/agents.repository.ts';
+import type { CredentialsService } from '../credentials/credentials.service.ts';
+import { adapterFactory } from './adapter.ts';
+import type { Logger } from '../logger.ts';
+import { AGENT_METADATA, type AgentClient } from './clients.ts';
+
+// oidc-provider configured for one job: the client_credentials grant issuing RFC 9068 JWT
+// access tokens to agents. Introspection and revocation are our own routes (the provider
+// refuses structured tokens there); no interactive flow, no refresh tokens, no ID tokens.
+
+export const MANAGEMENT_AUDIENCE_PATH = '/api/v1';
+
+/** How long resource servers may cache the JWKS; a new key is published at least this long before it signs. */
+export const JWKS_MAX_AGE_SECONDS = 600;
+
+const UNSERVED_METADATA = [
+  'authorization_endpoint',
+  'authorization_response_iss_parameter_supported',
+  'claim_types_supported',
+  'claims_parameter_supported',
+  'claims_supported',
+  'code_challenge_methods_supported',
+  'id_token_signing_alg_values_supported',
+  'request_object_signing_alg_values_supported',
+  'request_parameter_supported',
+  'request_uri_parameter_supported',
+  'require_request_uri_registration',
+  'response_modes_supported',
+  // oidc-provider always lists "openid"; agents' scopes are per agent, not a server-wide list.
+  'scopes_supported',
+  'subject_types_supported',
+  'token_endpoint_auth_signing_alg_values_supported',
+];
+
+export interface ProviderDeps {
+  config: Config;
+  keyset: Keyset;
+  agents: AgentsRepository;
+  credentials: CredentialsService;
+  logger: Logger;
+}
+
+/** The audiences an agent may ask for: those it was registered with, else DEFAULT_AUDIENCE. */
+export function allowedAudiences(client: AgentClient, config: Config): string[] {
+  return client.agent_audiences.length > 0 ? client.agent_audiences : [config.defaultAudience];
+}
+
+function agentClient(ctx: KoaContextWithOIDC): AgentClient {
+  return ctx.oidc.client as unknown as AgentClient;
+}
+
+export function buildProvider({ config, keyset, agents, credentials, logger }: ProviderDeps): Provider {
+  const cookieKey = createHash('sha256').update(`agent-idp cookies ${keyset.activeKid}`).digest('base64url');
+
+  const provider = new Provider(config.publicUrl, {
+    adapter: adapterFactory(agents),
+    jwks: { keys: keyset.privateJwks as never },
+    // No flow here sets a cookie; the provider still wants keys to sign one with.
+    cookies: { keys: [cookieKey] },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
+    clientDefaults: {
+      grant_types: ['client_credentials'],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: keyset.activeAlg,
+    },
+    // client_secret_jwt would make the provider use the secret as an HMAC key: off, with every HS*.
+    enabledJWA: {
+      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      idTokenSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+    },
+    responseTypes: [],
+    // No OpenID scopes: agents' scopes are their own (checked in getResourceServerInfo).
+    scopes: [],
+    extraClientMetadata: {
+      properties: [...AGENT_METADATA],
+      validator() {
+        // Written by our own adapter from validated rows; nothing to check.
+      },
+    },
+    features: {
+      clientCredentials: { enabled: true },
+      devInteractions: { enabled: false },
+      introspection: { enabled: false },
+      revocation: { enabled: false },
+      userinfo: { enabled: false },
+      pushedAuthorizationRequests: { enabled: false },
+      dPoP: { enabled: false },
+      rpInitiatedLogout: { enabled: false },
+      resourceIndicators: {
+        enabled: true,
+        // RFC 8707: without `resource`, the agent's first registered audience.
+        defaultResource(ctx) {
+          return allowedAudiences(agentClient(ctx), config)[0];
+        },
+        useGrantedResource: () => true,
+        getResourceServerInfo(ctx, resourceIndicator) {
+          const client = agentClient(ctx);
+          if (!allowedAudiences(client, config).includes(resourceIndicator)) {
+            throw new errors.InvalidTarget('the resource is not one of the audiences this agent is registered for');
+          }
+          const registered = client.agent_scopes;
+          const requested = ctx.oidc.params?.scope as string | undefined;
+          if (requested) {
+            for (const scope of requested.split(' ')) {
+              if (!registered.includes(scope)) {
+                throw new errors.InvalidScope('the requested scope is not registered for this agent', scope);
+              }
+            }
+          } else if (registered.length > 0) {
+            // No scope asked for: the token carries every scope the agent holds.
+            ctx.oidc.params!.scope = registered.join(' ');
+          }
+          return {
+            scope: registered.join(' '),
+            audience: resourceIndicator,
+            accessTokenTTL: client.access_token_ttl ?? config.accessTokenTtlSeconds,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: keyset.activeAlg, kid: keyset.activeKid } },
+          };
+        },
+      },
+    },
+    formats: {
+      customizers: {
+        // RFC 9068 claims come from the provider; org_id is ours.
+        jwt(ctx, token, jwt) {
+          jwt.payload.org_id = (token.client as unknown as AgentClient | undefined)?.org_id;
+        },
+      },
+    },
+    ttl: {
+      ClientCredentials(_ctx, token, client) {
+        return token.resourceServer?.accessTokenTTL ?? (client as unknown as AgentClient).access_token_ttl ?? config.accessTokenTtlSeconds;
+      },
+    },
+    routes: {
+      token: '/token',
+      jwks: '/.well-known/jwks.json',
+    },
+    async findAccount() {
+      return undefined;
+    },
+    async renderError(ctx, out) {
+      ctx.type = 'json';
+      ctx.body = out;
+    },
+  });
+
+  // The agent's credentials are the source of truth for its secret (see CredentialsService).
+  provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientId: string }, actual: string) {
+    const check = await credentials.verifySecret(this.clientId, actual);
+    return check.ok;
+  };
+
+  provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
+    logger.error('oauth endpoint failed', { requestId: ctx.response.get('x-request-id'), route: ctx.oidc?.route, err });
+  });
+
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route === 'jwks') {
+      ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
+    } else if (ctx.oidc?.route === 'discovery' && ctx.body && typeof ctx.body === 'object') {
+      // Advertise only what this server does: no authorization endpoint, no ID tokens.
+      const metadata = ctx.body as Record<string, unknown>;
+      for (const field of UNSERVED_METADATA) delete metadata[field];
+    }
+  });
+
+  return provider;
+}

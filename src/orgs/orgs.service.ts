@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import type { Org } from './org.entity.ts';
+import { OrgsRepository } from './orgs.repository.ts';
+import { AgentsService } from '../agents/agents.service.ts';
+import { AgentsRepository } from '../agents/agents.repository.ts';
+import { CredentialsRepository } from '../credentials/credentials.repository.ts';
+import type { CredentialsService } from '../credentials/credentials.service.ts';
+import type { Agent } from '../agents/agent.entity.ts';
+import { ORG_ADMIN_SCOPES } from '../http/actor.ts';
+import { Conflict } from '../http/errors.ts';
+import type { PageRequest } from '../http/pagination.ts';
+
+export interface CreatedOrg {
+  org: Org;
+  admin: Agent;
+  adminSecret: string;
+}
+
+export class OrgsService {
+  readonly #ds: DataSource;
+  readonly #repo: OrgsRepository;
+  readonly #agents: AgentsRepository;
+  readonly #credentialRows: CredentialsRepository;
+  readonly #credentials: CredentialsService;
+  readonly #managementAudience: string;
+
+  constructor(dataSource: DataSource, credentials: CredentialsService, managementAudience: string) {
+    this.#ds = dataSource;
+    this.#repo = new OrgsRepository(dataSource);
+    this.#agents = new AgentsRepository(dataSource);
+    this.#credentialRows = new CredentialsRepository(dataSource);
+    this.#credentials = credentials;
+    this.#managementAudience = managementAudience;
+  }
+
+  /** A tenant and its first admin agent, who may manage the org's agents and read its audit log. */
+  async create(name: string): Promise<CreatedOrg> {
+    const org: Org = { id: randomUUID(), name, isRoot: false, createdAt: new Date() };
+    const admin = AgentsService.build(org.id, {
+      name: `${name} admin`,
+      description: 'First administrator of the org, created with it',
+      scopes: ORG_ADMIN_SCOPES,
+      audiences: [this.#managementAudience],
+    });
+    // bcrypt before the transaction: no connection is held while hashing.
+    const { credential, secret } = await this.#credentials.mint(admin, null);
+    try {
+      await this.#ds.transaction(async (manager) => {
+        await this.#repo.insert(org, manager);
+        await this.#agents.insert(admin, manager);
+        await this.#credentialRows.insert(credential, manager);
+      });
+    } catch (err) {
+      if ((err as { driverError?: { code?: string } }).driverError?.code === '23505') {
+        throw new Conflict('org_name_taken', `an org named "${name}" already exists`);
+      }
+      throw err;
+    }
+    return { org, admin, adminSecret: secret };
+  }
+
+  list(page: PageRequest) {
+    return this.#repo.list(page);
+  }
+}

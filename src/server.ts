@@ -1,0 +1,90 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Koa from 'koa';
+import type { Config } from '../config/index.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { openDatabase, type Database } from './db/database.ts';
+import { resolveMasterKey } from './keys/master-key.ts';
+import { KeysService } from './keys/keys.service.ts';
+import { AgentsRepository } from './agents/agents.repository.ts';
+import { AgentsService } from './agents/agents.service.ts';
+import { CredentialsService } from './credentials/credentials.service.ts';
+import { OrgsService } from './orgs/orgs.service.ts';
+import { buildProvider, MANAGEMENT_AUDIENCE_PATH } from './oauth/provider.ts';
+import { ProviderHost } from './oauth/provider-host.ts';
+import { AccessTokenVerifier } from './oauth/access-tokens.ts';
+import { createApp } from './http/app.ts';
+import { bootstrap, type BootstrapResult } from './bootstrap.ts';
+
+export interface Idp {
+  app: Koa;
+  config: Config;
+  database: Database;
+  bootstrap: BootstrapResult;
+  providerHost: ProviderHost;
+  /** Starts listening (port 0 picks a free one) and returns the base URL. */
+  listen(port?: number, host?: string): Promise<string>;
+  /** Stops taking requests, lets those in flight finish, closes the database. */
+  close(): Promise<void>;
+}
+
+/** Builds the whole service on its database: migrated, bootstrapped, keys loaded. */
+export async function createIdp(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Idp> {
+  const masterKey = resolveMasterKey(config);
+  const database = await openDatabase(config);
+  try {
+    const ds = database.dataSource;
+    const keys = new KeysService(ds, masterKey, config.keyAlg, logger);
+    await keys.ensureSigningKey();
+    const keyset = await keys.loadKeyset();
+
+    const agentRows = new AgentsRepository(ds);
+    const credentials = new CredentialsService(ds, config);
+    const agents = new AgentsService(ds, credentials);
+    const orgs = new OrgsService(ds, credentials, config.publicUrl + MANAGEMENT_AUDIENCE_PATH);
+    const boot = await bootstrap(ds, config, credentials, database.embedded, logger);
+
+    const providerHost = new ProviderHost(buildProvider({ config, keyset, agents: agentRows, credentials, logger }));
+    const verifier = new AccessTokenVerifier(config.publicUrl, keyset, agentRows);
+    const app = createApp({
+      services: { config, agents, credentials, orgs },
+      providerHost,
+      verifier,
+      rootOrgId: () => boot.rootOrg.id,
+      logger,
+    });
+
+    let server: Server | undefined;
+    return {
+      app,
+      config,
+      database,
+      bootstrap: boot,
+      providerHost,
+      listen(port = config.port, host = config.host) {
+        server = createServer(app.callback());
+        server.keepAliveTimeout = 65_000;
+        return new Promise((resolve, reject) => {
+          server!.once('error', reject);
+          server!.listen(port, host, () => {
+            const { port: bound } = server!.address() as AddressInfo;
+            resolve(`http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${bound}`);
+          });
+        });
+      },
+      async close() {
+        if (server) {
+          const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+          server.closeIdleConnections();
+          const force = setTimeout(() => server!.closeAllConnections(), 10_000);
+          await closed;
+          clearTimeout(force);
+        }
+        await database.close();
+      },
+    };
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+}
