@@ -8,7 +8,7 @@ import { AgentsRepository } from './agents/agents.repository.ts';
 import { AgentsService } from './agents/agents.service.ts';
 import { CredentialsRepository } from './credentials/credentials.repository.ts';
 import type { CredentialsService } from './credentials/credentials.service.ts';
-import { credentialIdOf } from './credentials/secrets.ts';
+import { credentialIdOf, secretDigest } from './credentials/secrets.ts';
 import { ALL_MANAGEMENT_SCOPES } from './http/actor.ts';
 import { MANAGEMENT_AUDIENCE_PATH } from './oauth/provider.ts';
 import bcrypt from 'bcrypt';
@@ -70,7 +70,7 @@ export async function bootstrap(
     const credential = await credentialRows.findInOrg(rootOrg.id, clientId, credentialId);
     if (!credential) {
       await credentialRows.insert(await credentials.fromSecret({ id: clientId, orgId: rootOrg.id }, secret));
-    } else if (credential.status === 'active' && !(await bcrypt.compare(secret, credential.secretHash))) {
+    } else if (credential.status === 'active' && !(await bcrypt.compare(secretDigest(secret), credential.secretHash))) {
       // The operator changed BOOTSTRAP_ADMIN_CLIENT_SECRET: the environment wins.
       const replaced = await credentials.fromSecret({ id: clientId, orgId: rootOrg.id }, secret);
       await credentialRows.update(rootOrg.id, credentialId, { secretHash: replaced.secretHash, rotatedAt: new Date() });

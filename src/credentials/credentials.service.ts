@@ -50,7 +50,7 @@ export class CredentialsService {
       id,
       agentId: agent.id,
       orgId: agent.orgId,
-      secretHash: await bcrypt.hash(secret, this.#bcryptCost),
+      secretHash: await bcrypt.hash(secretDigest(secret), this.#bcryptCost),
       previousSecretHash: null,
       previousExpiresAt: null,
       status: 'active',
@@ -139,12 +139,14 @@ export class CredentialsService {
     if (credential.previousSecretHash && credential.previousExpiresAt && credential.previousExpiresAt.getTime() > Date.now()) {
       hashes.push(credential.previousSecretHash);
     }
+    // bcrypt reads at most 72 bytes and our secrets are 84 characters long: it is fed the
+    // SHA-256 digest, so that every character of the secret counts.
     const digest = secretDigest(secret);
     const remembered = this.memory.recall(digest, credentialId);
     if (remembered !== undefined && hashes.includes(remembered)) return { ok: true, credentialId };
 
     for (const hash of hashes) {
-      if (await bcrypt.compare(secret, hash)) {
+      if (await bcrypt.compare(digest, hash)) {
         this.memory.remember(digest, credentialId, hash);
         return { ok: true, credentialId };
       }

@@ -19,7 +19,10 @@ export function credentialIdOf(secret: string): string | undefined {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-/** What the verified-secret memory keys on: never the secret itself. */
+/**
+ * SHA-256 of the secret: what bcrypt hashes (bcrypt ignores input past 72 bytes, and a secret
+ * is 84 characters) and what the verified-secret memory keys on, so neither holds the secret.
+ */
 export function secretDigest(secret: string): string {
   return createHash('sha256').update(secret).digest('base64url');
 }

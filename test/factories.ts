@@ -1,0 +1,68 @@
+import { call, api } from './helpers/api.ts';
+import type { TestIdp } from './helpers/idp.ts';
+
+// Builders shared by the end-to-end tests: every one goes through the public HTTP API.
+
+export interface TokenResult {
+  status: number;
+  body: any;
+}
+
+export async function requestToken(
+  idp: Pick<TestIdp, 'url'>,
+  clientId: string,
+  clientSecret: string,
+  params: Record<string, string> = {},
+  method: 'basic' | 'post' = 'basic',
+): Promise<TokenResult> {
+  const form = new URLSearchParams({ grant_type: 'client_credentials', ...params });
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+  if (method === 'basic') {
+    headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
+  } else {
+    form.set('client_id', clientId);
+    form.set('client_secret', clientSecret);
+  }
+  const res = await call(idp.url, 'POST', '/token', { raw: { contentType: headers['content-type'], data: form.toString() }, headers: { authorization: headers.authorization ?? '' } });
+  return { status: res.status, body: res.body };
+}
+
+/** An access token for the management API. */
+export async function managementToken(idp: Pick<TestIdp, 'url'>, clientId: string, clientSecret: string, scope?: string): Promise<string> {
+  const res = await requestToken(idp, clientId, clientSecret, { resource: `${idp.url}/api/v1`, ...(scope ? { scope } : {}) });
+  if (res.status !== 200) throw new Error(`no management token: ${JSON.stringify(res.body)}`);
+  return res.body.access_token;
+}
+
+export async function operatorToken(idp: TestIdp, scope?: string): Promise<string> {
+  return managementToken(idp, idp.operator.clientId, idp.operator.clientSecret, scope);
+}
+
+let orgCounter = 0;
+
+/** A new org, with a management token of its first admin. */
+export async function createOrg(idp: TestIdp, name = `org-${process.pid}-${++orgCounter}`) {
+  const res = await api(idp.url, await operatorToken(idp)).post('/api/v1/orgs', { body: { name } });
+  if (res.status !== 201) throw new Error(`org not created: ${res.text}`);
+  const { orgId, admin } = res.body;
+  return { orgId, admin, token: await managementToken(idp, admin.clientId, admin.clientSecret) };
+}
+
+export async function createAgent(idp: TestIdp, token: string, body: Record<string, unknown> = {}) {
+  const res = await api(idp.url, token).post('/api/v1/agents', { body: { name: 'agent', ...body } });
+  if (res.status !== 201) throw new Error(`agent not created: ${res.text}`);
+  return res.body;
+}
+
+export async function createCredential(idp: TestIdp, token: string, agentId: string, body?: Record<string, unknown>) {
+  const res = await api(idp.url, token).post(`/api/v1/agents/${agentId}/credentials`, { body });
+  if (res.status !== 201) throw new Error(`credential not created: ${res.text}`);
+  return res.body as { credentialId: string; clientSecret: string; clientId: string };
+}
+
+/** An agent with one secret, ready to ask for tokens. */
+export async function agentWithSecret(idp: TestIdp, token: string, body: Record<string, unknown> = {}) {
+  const agent = await createAgent(idp, token, body);
+  const credential = await createCredential(idp, token, agent.agentId);
+  return { agent, credential, clientId: agent.agentId as string, clientSecret: credential.clientSecret };
+}

@@ -1,0 +1,70 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { loadConfig, type Config } from '../../config/index.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createIdp, type Idp } from '../../src/server.ts';
+import { generateSecret } from '../../src/credentials/secrets.ts';
+import { freshDatabase, type TestDatabase } from './database.ts';
+
+// One real app per test file, over real HTTP, on a database of its own.
+
+export interface TestIdp {
+  url: string;
+  idp: Idp;
+  config: Config;
+  db: TestDatabase;
+  operator: { clientId: string; clientSecret: string };
+  /** Log lines the app wrote (JSON), to prove what never reaches a log. */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+export interface TestIdpOptions {
+  env?: Record<string, string>;
+  /** Share a database with another instance (several-instance tests). */
+  db?: TestDatabase;
+}
+
+export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestIdp> {
+  let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
+    res.statusCode = 503;
+    res.end();
+  };
+  const server = createServer((req, res) => handler(req, res));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const db = options.db ?? (await freshDatabase());
+  const operator = { clientId: randomUUID(), clientSecret: generateSecret(randomUUID()) };
+  const config = loadConfig({
+    PUBLIC_URL: url,
+    DATABASE_URL: db.url,
+    DATABASE_POOL_SIZE: db.embedded ? '1' : '5',
+    KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    BCRYPT_COST: '4',
+    BOOTSTRAP_ADMIN_CLIENT_ID: operator.clientId,
+    BOOTSTRAP_ADMIN_CLIENT_SECRET: operator.clientSecret,
+    LOG_LEVEL: 'debug',
+    ...options.env,
+  });
+  const logs: string[] = [];
+  const idp = await createIdp(config, createLogger('debug', (line) => logs.push(line)));
+  handler = idp.app.callback();
+
+  return {
+    url,
+    idp,
+    config,
+    db,
+    operator,
+    logs,
+    async close() {
+      const closed = new Promise((resolve) => server.close(resolve));
+      server.closeAllConnections();
+      await closed;
+      await idp.close();
+      if (!options.db) await db.drop();
+    },
+  };
+}
