@@ -51,7 +51,10 @@ export async function startEmbeddedPostgres(dataDir: string | undefined): Promis
     unlock = lockDataDir(dir);
     db = await PGlite.create(join(dir, 'pg'));
   }
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0 });
+  // The application holds one connection (pool of one). The spare slots let a new connection in
+  // while the server is still closing a previous one (a reconnect, a restart in the same
+  // process); pglite-socket serialises them and keeps a transaction to its own connection.
+  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 4 });
   await server.start();
   const address = (server as unknown as { server: { address(): { port: number } } }).server.address();
   return {

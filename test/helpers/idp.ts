@@ -49,7 +49,14 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     ...options.env,
   });
   const logs: string[] = [];
-  const idp = await createIdp(config, createLogger('debug', (line) => logs.push(line)));
+  let idp: Idp;
+  try {
+    idp = await createIdp(config, createLogger('debug', (line) => logs.push(line)));
+  } catch (err) {
+    server.close();
+    if (!options.db) await db.drop();
+    throw err;
+  }
   handler = idp.app.callback();
 
   return {

@@ -1,0 +1,60 @@
+import { ConfigError, loadConfig } from './index.ts';
+
+const KEK = Buffer.alloc(32, 7).toString('base64');
+
+describe('loadConfig', () => {
+  it('has working defaults for the embedded mode', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 3000,
+      publicUrl: 'http://localhost:3000',
+      databaseUrl: undefined,
+      dataDir: './data',
+      keyEncryptionKey: undefined,
+      keyAlg: 'RS256',
+      keyRotationDays: 30,
+      accessTokenTtlSeconds: 3600,
+      defaultAudience: 'http://localhost:3000',
+      auditRetentionDays: 90,
+      bcryptCost: 10,
+      secretMemorySeconds: 60,
+    });
+  });
+
+  it.each([
+    [{ DATABASE_URL: 'postgres://db/idp' }, 'KEY_ENCRYPTION_KEY'],
+    [{ DATABASE_URL: 'postgres://db/idp', KEY_ENCRYPTION_KEY: 'c2hvcnQ=' }, 'KEY_ENCRYPTION_KEY'],
+    [{ DATABASE_URL: 'mysql://db/idp', KEY_ENCRYPTION_KEY: KEK }, 'DATABASE_URL'],
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ PUBLIC_URL: 'localhost:3000' }, 'PUBLIC_URL'],
+    [{ KEY_ALG: 'HS256' }, 'KEY_ALG'],
+    [{ KEY_ALG: 'none' }, 'KEY_ALG'],
+    [{ ACCESS_TOKEN_TTL_SECONDS: '10' }, 'ACCESS_TOKEN_TTL_SECONDS'],
+    [{ BCRYPT_COST: '2' }, 'BCRYPT_COST'],
+    [{ SECRET_MEMORY_SECONDS: '600' }, 'SECRET_MEMORY_SECONDS'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ BOOTSTRAP_ADMIN_CLIENT_ID: '5b1f0b8e-8d55-4b7e-9a57-0b1d2f3a4c5d' }, 'BOOTSTRAP_ADMIN_CLIENT_SECRET'],
+    [{ BOOTSTRAP_ADMIN_CLIENT_ID: 'admin', BOOTSTRAP_ADMIN_CLIENT_SECRET: 'secret' }, 'BOOTSTRAP_ADMIN_CLIENT_ID'],
+    [{ BOOTSTRAP_ADMIN_CLIENT_ID: '5b1f0b8e-8d55-4b7e-9a57-0b1d2f3a4c5d', BOOTSTRAP_ADMIN_CLIENT_SECRET: 'hunter2' }, 'BOOTSTRAP_ADMIN_CLIENT_SECRET'],
+  ])('stops with one line naming the setting: %j', (env, setting) => {
+    let error: unknown;
+    try {
+      loadConfig(env);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).setting).toBe(setting);
+    expect((error as Error).message.startsWith(`${setting}: `)).toBe(true);
+    expect((error as Error).message).not.toContain('\n');
+    // A rejected secret value is never echoed back.
+    expect((error as Error).message).not.toContain('hunter2');
+  });
+
+  it('takes PostgreSQL with a 32-byte key', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgresql://u@db:5432/idp', KEY_ENCRYPTION_KEY: KEK, PUBLIC_URL: 'https://idp.example.com/' });
+    expect(config.keyEncryptionKey).toEqual(Buffer.alloc(32, 7));
+    expect(config.publicUrl).toBe('https://idp.example.com');
+  });
+});

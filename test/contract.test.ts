@@ -1,0 +1,58 @@
+import { managementRouter } from '../src/http/app.ts';
+import { openApiDocument } from '../src/http/openapi.ts';
+import { startTestIdp, type TestIdp } from './helpers/idp.ts';
+import { operationFor } from './helpers/api.ts';
+
+// Every answer of the other end-to-end tests is checked against openapi/openapi.yaml by
+// test/helpers/api.ts; this file checks the other direction: every route is documented.
+
+let t: TestIdp;
+beforeAll(async () => {
+  t = await startTestIdp();
+});
+afterAll(() => t.close());
+
+describe('openapi/openapi.yaml', () => {
+  it('documents every route of the management router', () => {
+    const router = managementRouter({
+      services: { config: t.config } as never,
+      providerHost: t.idp.providerHost,
+      verifier: {} as never,
+      rootOrgId: () => '',
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    const routes = router.stack.flatMap((layer) =>
+      layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: layer.path.replace(/:(\w+)/g, '{$1}') })),
+    );
+    expect(routes.length).toBeGreaterThanOrEqual(11);
+    for (const { method, path } of routes) {
+      const documented = openApiDocument().paths[path]?.[method.toLowerCase()];
+      expect({ method, path, documented: Boolean(documented) }).toEqual({ method, path, documented: true });
+    }
+  });
+
+  it('documents the OAuth endpoints served by oidc-provider', () => {
+    for (const [method, path] of [
+      ['GET', '/.well-known/openid-configuration'],
+      ['GET', '/.well-known/oauth-authorization-server'],
+      ['GET', '/.well-known/jwks.json'],
+      ['POST', '/token'],
+    ]) {
+      expect(operationFor(method, path)).toBeDefined();
+    }
+  });
+
+  it('holds every request schema the routes validate with', () => {
+    const schemas = openApiDocument().components.schemas;
+    for (const name of ['CreateOrgRequest', 'CreateAgentRequest', 'UpdateAgentRequest', 'CreateCredentialRequest', 'RotateCredentialRequest', 'PageQuery', 'AgentListQuery', 'CredentialListQuery']) {
+      expect(schemas[name]).toBeDefined();
+    }
+  });
+
+  it('answers unknown paths with a problem, not a stack', async () => {
+    const res = await fetch(`${t.url}/api/v1/nothing-here`);
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(await res.json()).toMatchObject({ status: 404, code: 'not_found', requestId: res.headers.get('x-request-id') });
+  });
+});

@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { startTestIdp, type TestIdp } from './helpers/idp.ts';
+import { freshDatabase } from './helpers/database.ts';
+import { api } from './helpers/api.ts';
+import { agentWithSecret, createOrg, operatorToken, requestToken } from './factories.ts';
+import { createDataSource } from '../src/db/data-source.ts';
+import { migrations } from '../migrations/index.ts';
+
+describe('what is stored', () => {
+  let t: TestIdp;
+  beforeAll(async () => {
+    t = await startTestIdp();
+  });
+  afterAll(() => t.close());
+
+  it('no table holds a plaintext secret, token or private key', async () => {
+    const org = await createOrg(t);
+    const a = await agentWithSecret(t, org.token);
+    const rotated = await api(t.url, org.token).post(`/api/v1/agents/${a.clientId}/credentials/${a.credential.credentialId}/rotate`, { body: { gracePeriodSeconds: 60 } });
+    const token = (await requestToken(t, a.clientId, rotated.body.clientSecret)).body.access_token as string;
+    const secrets = [org.admin.clientSecret, a.clientSecret, rotated.body.clientSecret, t.operator.clientSecret, token, await operatorToken(t)];
+
+    const ds = t.idp.database.dataSource;
+    const tables: { table_name: string }[] = await ds.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`);
+    expect(tables.map((r) => r.table_name)).toEqual(expect.arrayContaining(['orgs', 'agents', 'credentials', 'signing_keys']));
+    let dumped = '';
+    for (const { table_name } of tables) {
+      const rows = await ds.query(`SELECT row_to_json(x)::text AS j FROM "${table_name}" x`);
+      dumped += rows.map((r: { j: string }) => r.j).join('\n');
+    }
+    expect(dumped.length).toBeGreaterThan(1000);
+    for (const secret of secrets) {
+      expect(dumped).not.toContain(secret);
+      expect(dumped).not.toContain(secret.slice(-40));
+    }
+    expect(dumped).not.toContain('aidp_cs_');
+
+    // The private half of the signing key is ciphertext: no JWK private member in clear.
+    const [key] = await ds.query('SELECT private_key_enc, public_jwk FROM signing_keys');
+    expect(key.private_key_enc).not.toMatch(/"d"|"kty"/);
+    expect(key.public_jwk.d).toBeUndefined();
+  });
+});
+
+describe('migrations', () => {
+  it('run up and down on a fresh database, in order', async () => {
+    const db = await freshDatabase();
+    const ds = createDataSource(db.url, 1);
+    try {
+      await ds.initialize();
+      expect((await ds.runMigrations({ transaction: 'each' })).map((m) => m.name)).toEqual(migrations.map((m) => m.name));
+      const tables = async () =>
+        (await ds.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'migrations' ORDER BY 1`)).map(
+          (r: { table_name: string }) => r.table_name,
+        );
+      expect(await tables()).toEqual(['agents', 'credentials', 'orgs', 'signing_keys']);
+      for (let i = 0; i < migrations.length; i++) await ds.undoLastMigration({ transaction: 'each' });
+      expect(await tables()).toEqual([]);
+      expect(await ds.runMigrations()).toHaveLength(migrations.length);
+    } finally {
+      await ds.destroy();
+      await db.drop();
+    }
+  });
+});
+
+describe('restarts', () => {
+  it('keep the signing keys; a wrong KEY_ENCRYPTION_KEY refuses to start with a clear message', async () => {
+    const db = await freshDatabase();
+    const kek = randomBytes(32).toString('base64');
+    try {
+      const first = await startTestIdp({ db, env: { KEY_ENCRYPTION_KEY: kek } });
+      const jwks1 = await (await fetch(`${first.url}/.well-known/jwks.json`)).json();
+      await first.close();
+
+      const second = await startTestIdp({ db, env: { KEY_ENCRYPTION_KEY: kek } });
+      const jwks2 = await (await fetch(`${second.url}/.well-known/jwks.json`)).json();
+      expect(jwks2).toEqual(jwks1);
+      // The operator from the first start still gets tokens (same bootstrap settings are re-applied).
+      await second.close();
+
+      await expect(startTestIdp({ db, env: { KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') } })).rejects.toThrow(
+        /KEY_ENCRYPTION_KEY does not match the key that encrypted signing key/,
+      );
+    } finally {
+      await db.drop();
+    }
+  });
+});
