@@ -1,18 +1,13 @@
-// jest on ESM TypeScript: @swc/jest strips the types (tsc --noEmit checks them), and Node runs
-// the modules natively (npm test passes --experimental-vm-modules).
+// jest on ESM TypeScript: ts-jest transpiles each file on its own (isolatedModules; `npm run
+// typecheck` checks the types), and Node runs the modules natively (npm test passes
+// --experimental-vm-modules).
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   transform: {
-    '^.+\\.ts$': [
-      '@swc/jest',
-      {
-        jsc: { parser: { syntax: 'typescript' }, target: 'es2023' },
-        module: { type: 'es6' },
-      },
-    ],
+    '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true, tsconfig: 'tsconfig.jest.json' }],
   },
-  testMatch: ['<rootDir>/test/**/*.test.ts', '<rootDir>/src/**/*.test.ts'],
+  testMatch: ['<rootDir>/test/**/*.test.ts', '<rootDir>/src/**/*.test.ts', '<rootDir>/config/**/*.test.ts'],
   testTimeout: 60_000,
   // Each test file starts its own app and database; two at a time suits a 2-core machine.
   maxWorkers: 2,

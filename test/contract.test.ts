@@ -22,7 +22,7 @@ describe('openapi/openapi.yaml', () => {
       logger: { debug() {}, info() {}, warn() {}, error() {} },
     });
     const routes = router.stack.flatMap((layer) =>
-      layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: layer.path.replace(/:(\w+)/g, '{$1}') })),
+      layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: String(layer.path).replace(/:(\w+)/g, '{$1}') })),
     );
     expect(routes.length).toBeGreaterThanOrEqual(11);
     for (const { method, path } of routes) {
