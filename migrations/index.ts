@@ -3,10 +3,12 @@ import { CreateOrgs1763769600000 } from './1763769600000-CreateOrgs.ts';
 import { CreateAgents1763769600100 } from './1763769600100-CreateAgents.ts';
 import { CreateCredentials1763769600200 } from './1763769600200-CreateCredentials.ts';
 import { CreateSigningKeys1763769600300 } from './1763769600300-CreateSigningKeys.ts';
+import { CreateRevokedTokens1763769600400 } from './1763769600400-CreateRevokedTokens.ts';
 
 export const migrations = [
   CreateOrgs1763769600000,
   CreateAgents1763769600100,
   CreateCredentials1763769600200,
   CreateSigningKeys1763769600300,
+  CreateRevokedTokens1763769600400,
 ];

@@ -14,6 +14,9 @@ import { buildProvider, MANAGEMENT_AUDIENCE_PATH } from './oauth/provider.ts';
 import { ProviderHost } from './oauth/provider-host.ts';
 import { AccessTokenVerifier } from './oauth/access-tokens.ts';
 import { createApp } from './http/app.ts';
+import { TokensRepository } from './tokens/tokens.repository.ts';
+import { TokensService } from './tokens/tokens.service.ts';
+import { RevocationPurge } from './tokens/revocation-purge.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
 
 export interface Idp {
@@ -29,9 +32,16 @@ export interface Idp {
 }
 
 /** Builds the whole service on its database: migrated, bootstrapped, keys loaded. */
-export async function createIdp(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<Idp> {
+export async function createIdp(
+  config: Config,
+  logger: Logger = createLogger(config.logLevel),
+  options: { database?: Database } = {},
+): Promise<Idp> {
   const masterKey = resolveMasterKey(config);
-  const database = await openDatabase(config);
+  // A database handle may be shared by several instances in one process (tests of instances
+  // that share a database, on the single-connection embedded one); its owner closes it.
+  const database = options.database ?? (await openDatabase(config));
+  const closeDatabase = options.database ? async () => {} : () => database.close();
   try {
     const ds = database.dataSource;
     const keys = new KeysService(ds, masterKey, config.keyAlg, logger);
@@ -45,9 +55,13 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
     const boot = await bootstrap(ds, config, credentials, database.embedded, logger);
 
     const providerHost = new ProviderHost(buildProvider({ config, keyset, agents: agentRows, credentials, logger }));
-    const verifier = new AccessTokenVerifier(config.publicUrl, keyset, agentRows);
+    const tokenRows = new TokensRepository(ds);
+    const verifier = new AccessTokenVerifier(config.publicUrl, keyset, tokenRows);
+    const tokens = new TokensService(verifier, tokenRows);
+    const purge = new RevocationPurge(tokenRows, logger);
+    purge.start();
     const app = createApp({
-      services: { config, agents, credentials, orgs },
+      services: { config, agents, credentials, orgs, tokens, agentRows },
       providerHost,
       verifier,
       rootOrgId: () => boot.rootOrg.id,
@@ -73,6 +87,7 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
         });
       },
       async close() {
+        purge.stop();
         if (server) {
           const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
           server.closeIdleConnections();
@@ -80,11 +95,11 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
           await closed;
           clearTimeout(force);
         }
-        await database.close();
+        await closeDatabase();
       },
     };
   } catch (err) {
-    await database.close();
+    await closeDatabase();
     throw err;
   }
 }

@@ -53,7 +53,7 @@ describe('migrations', () => {
         (await ds.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'migrations' ORDER BY 1`)).map(
           (r: { table_name: string }) => r.table_name,
         );
-      expect(await tables()).toEqual(['agents', 'credentials', 'orgs', 'signing_keys']);
+      expect(await tables()).toEqual(['agents', 'credentials', 'orgs', 'revoked_tokens', 'signing_keys']);
       for (let i = 0; i < migrations.length; i++) await ds.undoLastMigration({ transaction: 'each' });
       expect(await tables()).toEqual([]);
       expect(await ds.runMigrations()).toHaveLength(migrations.length);

@@ -13,6 +13,7 @@ import type { Services } from './services.ts';
 import { orgsRoutes } from '../orgs/orgs.routes.ts';
 import { agentsRoutes } from '../agents/agents.routes.ts';
 import { credentialsRoutes } from '../credentials/credentials.routes.ts';
+import { tokensRouter } from '../tokens/tokens.routes.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -48,8 +49,12 @@ export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
   const router = managementRouter(deps);
+  const { tokens, agentRows, credentials } = deps.services;
+  const oauth = tokensRouter({ tokens, agents: agentRows, credentials, logger: deps.logger });
   app.use(requestContext(deps.logger));
   app.use(deps.providerHost.middleware());
+  app.use(oauth.routes());
+  app.use(oauth.allowedMethods({ throw: false }));
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: false }));
   // Whatever is neither an OAuth endpoint nor a management route.

@@ -2,6 +2,8 @@ import type { Config } from '../../config/index.ts';
 import type { AgentsService } from '../agents/agents.service.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import type { OrgsService } from '../orgs/orgs.service.ts';
+import type { TokensService } from '../tokens/tokens.service.ts';
+import type { AgentsRepository } from '../agents/agents.repository.ts';
 
 /** What the management routes call. */
 export interface Services {
@@ -9,4 +11,7 @@ export interface Services {
   agents: AgentsService;
   credentials: CredentialsService;
   orgs: OrgsService;
+  tokens: TokensService;
+  /** Agents as OAuth clients, for client authentication at our OAuth endpoints. */
+  agentRows: AgentsRepository;
 }

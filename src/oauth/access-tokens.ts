@@ -1,19 +1,23 @@
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
-import type { AgentsRepository } from '../agents/agents.repository.ts';
 import type { Keyset } from '../keys/keys.service.ts';
 import { publicJwkOf } from '../keys/keys.service.ts';
+import type { TokensRepository } from '../tokens/tokens.repository.ts';
 
-// Checks an access token of this IdP: the one function behind the management API's bearer
-// check (and, later, introspection). A token is good only if its signature verifies with one
-// of our published keys, it is an RFC 9068 access token (typ at+jwt) from our issuer for the
-// expected audience, it has not expired, and its agent is still active.
+// Decides whether an access token of this IdP is good: the one function behind introspection
+// and the management API's bearer check. A token is good only if its signature verifies with
+// one of our published keys (a revoked key is not published), it is an RFC 9068 access token
+// (typ at+jwt) from our issuer, it has not expired, its jti is not revoked and its agent is
+// active. The last two are read from the database on every call, so a revocation or a
+// suspension made through any instance holds on every instance at once.
 
 export interface AccessTokenClaims extends JWTPayload {
+  iss: string;
   sub: string;
   client_id: string;
   org_id: string;
   jti: string;
   scope?: string;
+  aud: string | string[];
   exp: number;
   iat: number;
 }
@@ -22,12 +26,12 @@ const SIGNING_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 
 export class AccessTokenVerifier {
   readonly #issuer: string;
-  readonly #agents: AgentsRepository;
+  readonly #tokens: TokensRepository;
   #jwks: ReturnType<typeof createLocalJWKSet>;
 
-  constructor(issuer: string, keyset: Keyset, agents: AgentsRepository) {
+  constructor(issuer: string, keyset: Keyset, tokens: TokensRepository) {
     this.#issuer = issuer;
-    this.#agents = agents;
+    this.#tokens = tokens;
     this.#jwks = this.#localJwks(keyset);
   }
 
@@ -39,24 +43,30 @@ export class AccessTokenVerifier {
     this.#jwks = this.#localJwks(keyset);
   }
 
-  /** The token's claims when it is valid for `audience`, else undefined. Never throws for a bad token. */
-  async verify(token: string, audience: string): Promise<AccessTokenClaims | undefined> {
-    let payload: JWTPayload;
+  /** Only the signature and the claims, no database: is this one of our tokens at all? */
+  async decode(token: string, audience?: string): Promise<AccessTokenClaims | undefined> {
     try {
-      ({ payload } = await jwtVerify(token, this.#jwks, {
+      const { payload } = await jwtVerify(token, this.#jwks, {
         issuer: this.#issuer,
         audience,
         typ: 'at+jwt',
         algorithms: SIGNING_ALGS,
-        requiredClaims: ['sub', 'client_id', 'jti', 'exp', 'iat'],
-      }));
+        requiredClaims: ['sub', 'client_id', 'jti', 'exp', 'iat', 'aud'],
+      });
+      const claims = payload as AccessTokenClaims;
+      if (typeof claims.org_id !== 'string' || typeof claims.jti !== 'string' || claims.sub !== claims.client_id) return undefined;
+      return claims;
     } catch {
       return undefined;
     }
-    const claims = payload as AccessTokenClaims;
-    if (typeof claims.org_id !== 'string' || claims.sub !== claims.client_id) return undefined;
-    const agent = await this.#agents.findActive(claims.sub);
-    if (!agent || agent.orgId !== claims.org_id) return undefined;
+  }
+
+  /** The claims of a token that is active now (for `audience`, when given), else undefined. */
+  async verify(token: string, audience?: string): Promise<AccessTokenClaims | undefined> {
+    const claims = await this.decode(token, audience);
+    if (!claims) return undefined;
+    const state = await this.#tokens.state(claims.sub, claims.jti);
+    if (!state || state.revoked || state.agentStatus !== 'active' || state.agentOrgId !== claims.org_id) return undefined;
     return claims;
   }
 }

@@ -6,6 +6,7 @@ import type { AgentsRepository } from '../agents/agents.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { adapterFactory } from './adapter.ts';
 import type { Logger } from '../logger.ts';
+import { INTROSPECTION_PATH, REVOCATION_PATH } from '../tokens/tokens.routes.ts';
 import { AGENT_METADATA, type AgentClient } from './clients.ts';
 
 // oidc-provider configured for one job: the client_credentials grant issuing RFC 9068 JWT
@@ -141,6 +142,13 @@ export function buildProvider({ config, keyset, agents, credentials, logger }: P
     routes: {
       token: '/token',
       jwks: '/.well-known/jwks.json',
+    },
+    // Our own RFC 7662 / RFC 7009 routes (src/tokens), advertised beside the provider's.
+    discovery: {
+      introspection_endpoint: config.publicUrl + INTROSPECTION_PATH,
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      revocation_endpoint: config.publicUrl + REVOCATION_PATH,
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     },
     async findAccount() {
       return undefined;

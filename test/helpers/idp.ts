@@ -22,8 +22,14 @@ export interface TestIdp {
 
 export interface TestIdpOptions {
   env?: Record<string, string>;
-  /** Share a database with another instance (several-instance tests). */
+  /** Use this database (restart tests); the caller drops it. */
   db?: TestDatabase;
+  /**
+   * Another instance on the same database, as a second replica would run. On PostgreSQL it
+   * gets its own connection pool; on the single-connection embedded database it shares the
+   * first instance's connection.
+   */
+  replicaOf?: TestIdp;
 }
 
 export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestIdp> {
@@ -35,13 +41,16 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  const db = options.db ?? (await freshDatabase());
-  const operator = { clientId: randomUUID(), clientSecret: generateSecret(randomUUID()) };
+  const primary = options.replicaOf;
+  const db = primary?.db ?? options.db ?? (await freshDatabase());
+  const ownsDb = !primary && !options.db;
+  const operator = primary?.operator ?? { clientId: randomUUID(), clientSecret: generateSecret(randomUUID()) };
   const config = loadConfig({
-    PUBLIC_URL: url,
+    // Replicas share one issuer, as behind a load balancer.
+    PUBLIC_URL: primary?.config.publicUrl ?? url,
     DATABASE_URL: db.url,
     DATABASE_POOL_SIZE: db.embedded ? '1' : '5',
-    KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    KEY_ENCRYPTION_KEY: primary ? primary.config.keyEncryptionKey!.toString('base64') : randomBytes(32).toString('base64'),
     BCRYPT_COST: '4',
     BOOTSTRAP_ADMIN_CLIENT_ID: operator.clientId,
     BOOTSTRAP_ADMIN_CLIENT_SECRET: operator.clientSecret,
@@ -51,10 +60,11 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   const logs: string[] = [];
   let idp: Idp;
   try {
-    idp = await createIdp(config, createLogger('debug', (line) => logs.push(line)));
+    const shared = primary && db.embedded ? { database: primary.idp.database } : {};
+    idp = await createIdp(config, createLogger('debug', (line) => logs.push(line)), shared);
   } catch (err) {
     server.close();
-    if (!options.db) await db.drop();
+    if (ownsDb) await db.drop();
     throw err;
   }
   handler = idp.app.callback();
@@ -71,7 +81,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       server.closeAllConnections();
       await closed;
       await idp.close();
-      if (!options.db) await db.drop();
+      if (ownsDb) await db.drop();
     },
   };
 }

@@ -1,0 +1,31 @@
+import type { Context } from 'koa';
+import { OAuthError } from '../oauth/oauth-errors.ts';
+
+const FORM_LIMIT_BYTES = 64 * 1024;
+
+/** Reads an application/x-www-form-urlencoded body (OAuth endpoints), bounded in size. */
+export async function readForm(ctx: Context): Promise<URLSearchParams> {
+  const type = ctx.get('content-type').split(';')[0].trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') {
+    throw new OAuthError(400, 'invalid_request', 'the request body must be application/x-www-form-urlencoded');
+  }
+  if (Number(ctx.get('content-length') || 0) > FORM_LIMIT_BYTES) {
+    throw new OAuthError(400, 'invalid_request', 'the request body is too large');
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > FORM_LIMIT_BYTES) {
+      ctx.set('Connection', 'close');
+      throw new OAuthError(400, 'invalid_request', 'the request body is too large');
+    }
+    chunks.push(chunk as Buffer);
+  }
+  const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  for (const name of new Set(form.keys())) {
+    // RFC 6749 §3.2: parameters must not be included more than once.
+    if (form.getAll(name).length > 1) throw new OAuthError(400, 'invalid_request', `parameter ${name} must only be provided once`);
+  }
+  return form;
+}

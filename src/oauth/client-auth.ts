@@ -1,0 +1,65 @@
+import type { Context } from 'koa';
+import type { AgentsRepository } from '../agents/agents.repository.ts';
+import type { CredentialsService } from '../credentials/credentials.service.ts';
+import type { Agent } from '../agents/agent.entity.ts';
+import { OAuthError } from './oauth-errors.ts';
+
+// Client authentication for our own OAuth endpoints (introspection, revocation), with the same
+// rules as oidc-provider applies at /token: client_secret_basic or client_secret_post (never
+// both), an active agent, and its credential checked by CredentialsService.verifySecret.
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** RFC 6749 §2.3.1: the Basic credentials are form-urlencoded before base64. */
+function formDecode(value: string): string {
+  return decodeURIComponent(value.replace(/\+/g, ' '));
+}
+
+function credentialsFrom(ctx: Context, form: URLSearchParams): { clientId: string; clientSecret: string } {
+  const header = ctx.get('authorization');
+  const formId = form.get('client_id') ?? undefined;
+  const formSecret = form.get('client_secret') ?? undefined;
+  if (header) {
+    const [scheme, encoded, extra] = header.split(' ');
+    if (scheme?.toLowerCase() !== 'basic' || !encoded || extra !== undefined) {
+      throw new OAuthError(400, 'invalid_request', 'invalid authorization header value format');
+    }
+    if (formSecret !== undefined) {
+      throw new OAuthError(400, 'invalid_request', 'client authentication must only be provided using one mechanism');
+    }
+    const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    let clientId: string;
+    let clientSecret: string;
+    try {
+      if (colon === -1) throw new Error();
+      clientId = formDecode(decoded.slice(0, colon));
+      clientSecret = formDecode(decoded.slice(colon + 1));
+    } catch {
+      throw new OAuthError(400, 'invalid_request', 'invalid authorization header value format');
+    }
+    if (formId !== undefined && formId !== clientId) {
+      throw new OAuthError(400, 'invalid_request', 'mismatch between the client_id in the Authorization header and in the body');
+    }
+    return { clientId, clientSecret };
+  }
+  if (formId === undefined || formSecret === undefined) {
+    throw new OAuthError(401, 'invalid_client', 'client authentication failed (no client authentication mechanism provided)');
+  }
+  return { clientId: formId, clientSecret: formSecret };
+}
+
+export async function authenticateClient(
+  ctx: Context,
+  form: URLSearchParams,
+  agents: AgentsRepository,
+  credentials: CredentialsService,
+): Promise<Agent> {
+  const { clientId, clientSecret } = credentialsFrom(ctx, form);
+  const agent = UUID.test(clientId) ? await agents.findActive(clientId) : null;
+  // One answer for an unknown client, a suspended one and a wrong secret (RFC 6749 §5.2).
+  if (!agent || !(await credentials.verifySecret(agent.id, clientSecret)).ok) {
+    throw new OAuthError(401, 'invalid_client', 'client authentication failed');
+  }
+  return agent;
+}

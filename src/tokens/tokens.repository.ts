@@ -1,0 +1,40 @@
+import type { DataSource } from 'typeorm';
+
+export interface TokenSubjectState {
+  agentStatus: string;
+  agentOrgId: string;
+  revoked: boolean;
+}
+
+// Revoked jtis, and the one read that decides whether a token is still good.
+export class TokensRepository {
+  readonly #ds: DataSource;
+
+  constructor(dataSource: DataSource) {
+    this.#ds = dataSource;
+  }
+
+  /** The token's agent and whether its jti is revoked, in one round trip; undefined for an unknown agent. */
+  async state(agentId: string, jti: string): Promise<TokenSubjectState | undefined> {
+    const rows: { status: string; org_id: string; revoked: boolean }[] = await this.#ds.query(
+      `SELECT a.status, a.org_id, EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2) AS revoked
+         FROM agents a WHERE a.id = $1`,
+      [agentId, jti],
+    );
+    const row = rows[0];
+    return row && { agentStatus: row.status, agentOrgId: row.org_id, revoked: row.revoked };
+  }
+
+  async revoke(jti: string, agentId: string, orgId: string, expiresAt: Date): Promise<void> {
+    await this.#ds.query(
+      `INSERT INTO revoked_tokens (jti, agent_id, org_id, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING`,
+      [jti, agentId, orgId, expiresAt],
+    );
+  }
+
+  /** Drops revocations of tokens that have expired anyway. Returns how many. */
+  async purgeExpired(): Promise<number> {
+    const [, count]: [unknown[], number] = await this.#ds.query(`DELETE FROM revoked_tokens WHERE expires_at < now()`);
+    return count;
+  }
+}
