@@ -1,11 +1,11 @@
-// jest on ESM TypeScript: ts-jest transpiles each file on its own (isolatedModules; `npm run
+// jest on ESM TypeScript: ts-jest transpiles each file on its own (isolatedModules in tsconfig; `npm run
 // typecheck` checks the types), and Node runs the modules natively (npm test passes
 // --experimental-vm-modules).
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   transform: {
-    '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true, tsconfig: 'tsconfig.jest.json' }],
+    '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.jest.json' }],
   },
   testMatch: ['<rootDir>/test/**/*.test.ts', '<rootDir>/src/**/*.test.ts', '<rootDir>/config/**/*.test.ts'],
   testTimeout: 60_000,

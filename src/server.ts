@@ -6,6 +6,9 @@ import { createLogger, type Logger } from './logger.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { resolveMasterKey } from './keys/master-key.ts';
 import { KeysService } from './keys/keys.service.ts';
+import { KeysRepository } from './keys/keys.repository.ts';
+import { KeyRing } from './keys/key-ring.ts';
+import { KeyRotationScheduler } from './keys/key-rotation.scheduler.ts';
 import { AgentsRepository } from './agents/agents.repository.ts';
 import { AgentsService } from './agents/agents.service.ts';
 import { CredentialsService } from './credentials/credentials.service.ts';
@@ -25,6 +28,9 @@ export interface Idp {
   database: Database;
   bootstrap: BootstrapResult;
   providerHost: ProviderHost;
+  keys: KeysService;
+  keyRing: KeyRing;
+  scheduler: KeyRotationScheduler;
   /** Starts listening (port 0 picks a free one) and returns the base URL. */
   listen(port?: number, host?: string): Promise<string>;
   /** Stops taking requests, lets those in flight finish, closes the database. */
@@ -44,9 +50,12 @@ export async function createIdp(
   const closeDatabase = options.database ? async () => {} : () => database.close();
   try {
     const ds = database.dataSource;
-    const keys = new KeysService(ds, masterKey, config.keyAlg, logger);
-    await keys.ensureSigningKey();
-    const keyset = await keys.loadKeyset();
+    // Embedded mode is one process: no other instance to hear from, so no LISTEN connection.
+    const ring = new KeyRing(new KeysRepository(ds), masterKey, logger, { listenUrl: database.embedded ? undefined : database.url });
+    const keys = new KeysService(ds, masterKey, config, logger, ring);
+    await keys.ensureKeys();
+    await ring.reload();
+    const keyset = ring.current;
 
     const agentRows = new AgentsRepository(ds);
     const credentials = new CredentialsService(ds, config);
@@ -60,8 +69,17 @@ export async function createIdp(
     const tokens = new TokensService(verifier, tokenRows);
     const purge = new RevocationPurge(tokenRows, logger);
     purge.start();
+    // A new key set: a new Provider swapped in (oidc-provider fixes its keys at construction).
+    ring.onChange((next) => {
+      providerHost.swap(buildProvider({ config, keyset: next, agents: agentRows, credentials, logger }));
+      verifier.useKeyset(next);
+      logger.info('signing keys changed', { active: next.activeKid, published: next.privateJwks.length });
+    });
+    ring.start();
+    const scheduler = new KeyRotationScheduler(keys, logger);
+    scheduler.start();
     const app = createApp({
-      services: { config, agents, credentials, orgs, tokens, agentRows },
+      services: { config, agents, credentials, orgs, tokens, agentRows, keys },
       providerHost,
       verifier,
       rootOrgId: () => boot.rootOrg.id,
@@ -75,6 +93,9 @@ export async function createIdp(
       database,
       bootstrap: boot,
       providerHost,
+      keys,
+      keyRing: ring,
+      scheduler,
       listen(port = config.port, host = config.host) {
         server = createServer(app.callback());
         server.keepAliveTimeout = 65_000;
@@ -88,6 +109,8 @@ export async function createIdp(
       },
       async close() {
         purge.stop();
+        scheduler.stop();
+        await ring.stop();
         if (server) {
           const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
           server.closeIdleConnections();

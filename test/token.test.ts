@@ -37,11 +37,16 @@ describe('discovery and JWKS', () => {
     }
   });
 
-  it('publishes public keys only, cacheable', async () => {
+  it('publishes public keys only (the active one and the next one), cacheable, with an ETag', async () => {
     const res = await call(t.url, 'GET', '/.well-known/jwks.json');
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('public, max-age=600');
-    expect(res.body.keys).toHaveLength(1);
+    expect(res.body.keys).toHaveLength(2);
+    const etag = res.headers.get('etag')!;
+    expect(etag).toMatch(/^"[A-Za-z0-9_-]+"$/);
+    const again = await call(t.url, 'GET', '/.well-known/jwks.json', { headers: { 'if-none-match': etag } });
+    expect(again.status).toBe(304);
+    expect(again.text).toBe('');
     for (const key of res.body.keys) {
       expect(key).toMatchObject({ use: 'sig', alg: 'RS256', kty: 'RSA' });
       for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(key[member]).toBeUndefined();
@@ -64,8 +69,8 @@ describe('POST /token', () => {
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ token_type: 'Bearer', expires_in: 3600, scope: 'orders:read orders:write' });
       const { payload, protectedHeader } = await verifyWithServedJwks(res.body.access_token, 'https://orders.example');
-      const jwks = (await call(t.url, 'GET', '/.well-known/jwks.json')).body;
-      expect(protectedHeader).toMatchObject({ typ: 'at+jwt', alg: 'RS256', kid: jwks.keys[0].kid });
+      const active = (await t.idp.database.dataSource.query(`SELECT kid FROM signing_keys WHERE status = 'active'`))[0].kid;
+      expect(protectedHeader).toMatchObject({ typ: 'at+jwt', alg: 'RS256', kid: active });
       expect(payload).toMatchObject({
         iss: t.url,
         sub: a.clientId,

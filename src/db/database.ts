@@ -5,6 +5,8 @@ import { startEmbeddedPostgres } from './embedded.ts';
 
 export interface Database {
   dataSource: DataSource;
+  /** The connection string the pool uses (for the LISTEN connection). */
+  url: string;
   /** True when this process runs PGlite itself (no DATABASE_URL). */
   embedded: boolean;
   close(): Promise<void>;
@@ -25,6 +27,7 @@ export async function openDatabase(config: Config): Promise<Database> {
   }
   return {
     dataSource,
+    url,
     embedded: embedded !== undefined,
     async close() {
       await dataSource.destroy();

@@ -14,8 +14,23 @@ import { orgsRoutes } from '../orgs/orgs.routes.ts';
 import { agentsRoutes } from '../agents/agents.routes.ts';
 import { credentialsRoutes } from '../credentials/credentials.routes.ts';
 import { tokensRouter } from '../tokens/tokens.routes.ts';
+import { keysRoutes } from '../keys/keys.routes.ts';
+import { presentPublicKey } from '../keys/keys.presenter.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const KID = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** Routes of /api/v1 that need no token: the public half of a signing key. */
+export function publicRouter({ services, logger }: AppDeps): Router {
+  const router = new Router({ prefix: MANAGEMENT_AUDIENCE_PATH });
+  router.use(problemHandler(logger));
+  router.get('/keys/public/:kid', async (ctx) => {
+    if (!KID.test(ctx.params.kid)) throw new NotFound('key not found');
+    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.body = presentPublicKey(await services.keys.published(ctx.params.kid));
+  });
+  return router;
+}
 
 export interface AppDeps {
   services: Services;
@@ -31,6 +46,10 @@ export function managementRouter({ services, verifier, rootOrgId, logger }: AppD
   router.use(problemHandler(logger));
   router.use(authenticate(verifier, services.config.publicUrl + MANAGEMENT_AUDIENCE_PATH, rootOrgId));
   router.use(jsonBody());
+  router.param('kid', (kid, _ctx, next) => {
+    if (!KID.test(kid)) throw new NotFound('key not found');
+    return next();
+  });
   for (const param of ['agentId', 'credentialId']) {
     router.param(param, (id, ctx, next) => {
       // Ids are UUIDs; anything else names nothing.
@@ -41,6 +60,7 @@ export function managementRouter({ services, verifier, rootOrgId, logger }: AppD
   orgsRoutes(router, services);
   agentsRoutes(router, services);
   credentialsRoutes(router, services);
+  keysRoutes(router, services);
   return router;
 }
 
@@ -55,6 +75,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(deps.providerHost.middleware());
   app.use(oauth.routes());
   app.use(oauth.allowedMethods({ throw: false }));
+  app.use(publicRouter(deps).routes());
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: false }));
   // Whatever is neither an OAuth endpoint nor a management route.

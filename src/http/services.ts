@@ -4,6 +4,7 @@ import type { CredentialsService } from '../credentials/credentials.service.ts';
 import type { OrgsService } from '../orgs/orgs.service.ts';
 import type { TokensService } from '../tokens/tokens.service.ts';
 import type { AgentsRepository } from '../agents/agents.repository.ts';
+import type { KeysService } from '../keys/keys.service.ts';
 
 /** What the management routes call. */
 export interface Services {
@@ -14,4 +15,5 @@ export interface Services {
   tokens: TokensService;
   /** Agents as OAuth clients, for client authentication at our OAuth endpoints. */
   agentRows: AgentsRepository;
+  keys: KeysService;
 }

@@ -1,5 +1,5 @@
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
-import type { Keyset } from '../keys/keys.service.ts';
+import type { Keyset } from '../keys/key-ring.ts';
 import { publicJwkOf } from '../keys/keys.service.ts';
 import type { TokensRepository } from '../tokens/tokens.repository.ts';
 
@@ -44,9 +44,9 @@ export class AccessTokenVerifier {
   }
 
   /** Only the signature and the claims, no database: is this one of our tokens at all? */
-  async decode(token: string, audience?: string): Promise<AccessTokenClaims | undefined> {
+  async decode(token: string, audience?: string): Promise<(AccessTokenClaims & { kid: string }) | undefined> {
     try {
-      const { payload } = await jwtVerify(token, this.#jwks, {
+      const { payload, protectedHeader } = await jwtVerify(token, this.#jwks, {
         issuer: this.#issuer,
         audience,
         typ: 'at+jwt',
@@ -55,7 +55,7 @@ export class AccessTokenVerifier {
       });
       const claims = payload as AccessTokenClaims;
       if (typeof claims.org_id !== 'string' || typeof claims.jti !== 'string' || claims.sub !== claims.client_id) return undefined;
-      return claims;
+      return { ...claims, kid: protectedHeader.kid! };
     } catch {
       return undefined;
     }
@@ -65,8 +65,9 @@ export class AccessTokenVerifier {
   async verify(token: string, audience?: string): Promise<AccessTokenClaims | undefined> {
     const claims = await this.decode(token, audience);
     if (!claims) return undefined;
-    const state = await this.#tokens.state(claims.sub, claims.jti);
-    if (!state || state.revoked || state.agentStatus !== 'active' || state.agentOrgId !== claims.org_id) return undefined;
-    return claims;
+    const { kid, ...rest } = claims;
+    const state = await this.#tokens.state(claims.sub, claims.jti, kid);
+    if (!state || state.revoked || state.keyRevoked || state.agentStatus !== 'active' || state.agentOrgId !== claims.org_id) return undefined;
+    return rest as AccessTokenClaims;
   }
 }

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../../config/index.ts';
-import type { Keyset } from '../keys/keys.service.ts';
+import type { Keyset } from '../keys/key-ring.ts';
+import { JWKS_MAX_AGE_SECONDS } from '../keys/keys.service.ts';
 import type { AgentsRepository } from '../agents/agents.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { adapterFactory } from './adapter.ts';
@@ -14,9 +15,6 @@ import { AGENT_METADATA, type AgentClient } from './clients.ts';
 // refuses structured tokens there); no interactive flow, no refresh tokens, no ID tokens.
 
 export const MANAGEMENT_AUDIENCE_PATH = '/api/v1';
-
-/** How long resource servers may cache the JWKS; a new key is published at least this long before it signs. */
-export const JWKS_MAX_AGE_SECONDS = 600;
 
 const UNSERVED_METADATA = [
   'authorization_endpoint',
@@ -173,6 +171,15 @@ export function buildProvider({ config, keyset, agents, credentials, logger }: P
     await next();
     if (ctx.oidc?.route === 'jwks') {
       ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
+      const etag = `"${createHash('sha256').update(JSON.stringify(ctx.body)).digest('base64url')}"`;
+      ctx.set('ETag', etag);
+      // RFC 9110 §13.1.2, compared directly: Koa's ctx.fresh also refuses when the request says
+      // Cache-Control: no-cache, which fetch() adds to every conditional request.
+      const ifNoneMatch = ctx.get('if-none-match');
+      if (ifNoneMatch && ifNoneMatch.split(',').some((tag) => [etag, `W/${etag}`, '*'].includes(tag.trim()))) {
+        ctx.status = 304;
+        ctx.body = null;
+      }
     } else if (ctx.oidc?.route === 'discovery' && ctx.body && typeof ctx.body === 'object') {
       // Advertise only what this server does: no authorization endpoint, no ID tokens.
       const metadata = ctx.body as Record<string, unknown>;

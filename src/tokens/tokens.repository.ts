@@ -3,7 +3,10 @@ import type { DataSource } from 'typeorm';
 export interface TokenSubjectState {
   agentStatus: string;
   agentOrgId: string;
+  /** The jti is revoked. */
   revoked: boolean;
+  /** The key that signed it is revoked (read here too, so that every instance agrees at once). */
+  keyRevoked: boolean;
 }
 
 // Revoked jtis, and the one read that decides whether a token is still good.
@@ -14,15 +17,17 @@ export class TokensRepository {
     this.#ds = dataSource;
   }
 
-  /** The token's agent and whether its jti is revoked, in one round trip; undefined for an unknown agent. */
-  async state(agentId: string, jti: string): Promise<TokenSubjectState | undefined> {
-    const rows: { status: string; org_id: string; revoked: boolean }[] = await this.#ds.query(
-      `SELECT a.status, a.org_id, EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2) AS revoked
+  /** The token's agent, and whether its jti or its key is revoked, in one round trip; undefined for an unknown agent. */
+  async state(agentId: string, jti: string, kid: string): Promise<TokenSubjectState | undefined> {
+    const rows: { status: string; org_id: string; revoked: boolean; key_revoked: boolean }[] = await this.#ds.query(
+      `SELECT a.status, a.org_id,
+              EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2) AS revoked,
+              NOT EXISTS (SELECT 1 FROM signing_keys k WHERE k.kid = $3 AND k.status IN ('next', 'active', 'retired')) AS key_revoked
          FROM agents a WHERE a.id = $1`,
-      [agentId, jti],
+      [agentId, jti, kid],
     );
     const row = rows[0];
-    return row && { agentStatus: row.status, agentOrgId: row.org_id, revoked: row.revoked };
+    return row && { agentStatus: row.status, agentOrgId: row.org_id, revoked: row.revoked, keyRevoked: row.key_revoked };
   }
 
   async revoke(jti: string, agentId: string, orgId: string, expiresAt: Date): Promise<void> {

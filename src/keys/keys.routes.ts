@@ -1,0 +1,40 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { requireScope } from '../http/auth.ts';
+import { validateBody } from '../http/validate.ts';
+import type { Services } from '../http/services.ts';
+import { presentKey } from './keys.presenter.ts';
+
+// Operators only: keys are the whole service's.
+export function keysRoutes(router: Router, { keys }: Services): void {
+  const read = requireScope('keys:read', { operator: true });
+  const write = requireScope('keys:write', { operator: true });
+
+  router.get('/keys', read, async (ctx: Context) => {
+    ctx.body = { data: (await keys.list()).map(presentKey) };
+  });
+
+  router.post('/keys', write, validateBody('CreateKeyRequest', { optional: true }), async (ctx: Context) => {
+    const key = await keys.create(ctx.state.input.alg);
+    ctx.status = 201;
+    ctx.body = presentKey(key);
+  });
+
+  router.post('/keys/rotate', write, validateBody('EmptyRequest', { optional: true }), async (ctx: Context) => {
+    const { active, next } = await keys.rotate();
+    ctx.body = { active: presentKey(active), next: presentKey(next) };
+  });
+
+  router.get('/keys/active', read, async (ctx: Context) => {
+    ctx.body = presentKey(await keys.active());
+  });
+
+  router.post('/keys/:kid/revoke', write, validateBody('EmptyRequest', { optional: true }), async (ctx: Context) => {
+    ctx.body = presentKey(await keys.revoke(ctx.params.kid));
+  });
+
+  router.delete('/keys/:kid', write, async (ctx: Context) => {
+    await keys.remove(ctx.params.kid);
+    ctx.status = 204;
+  });
+}
