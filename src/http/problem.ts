@@ -6,13 +6,17 @@ import type { Logger } from '../logger.ts';
 // Unknown errors become a generic 500; database errors are mapped (unique violation → 409,
 // connection lost → 503) so that no driver message reaches a client.
 
-const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006']);
+// Socket errors, PostgreSQL's connection_exception class (08…), admin shutdown (57P0…) and
+// too_many_connections (53300).
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);
 
 function isConnectionError(err: unknown): boolean {
   const e = err as { code?: string; message?: string; driverError?: unknown };
   if (e?.driverError) return isConnectionError(e.driverError);
   if (e?.code && CONNECTION_ERRORS.has(e.code)) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(e?.message ?? '');
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|not currently accepting connections|the database system is (starting up|shutting down|in recovery mode)/i.test(
+    e?.message ?? '',
+  );
 }
 
 export function toHttpError(err: unknown): HttpError | undefined {

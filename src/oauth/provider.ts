@@ -6,6 +6,7 @@ import { JWKS_MAX_AGE_SECONDS } from '../keys/keys.service.ts';
 import type { AgentsRepository } from '../agents/agents.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { adapterFactory } from './adapter.ts';
+import { toHttpError } from '../http/problem.ts';
 import type { Logger } from '../logger.ts';
 import { INTROSPECTION_PATH, REVOCATION_PATH } from '../tokens/tokens.routes.ts';
 import { AGENT_METADATA, type AgentClient } from './clients.ts';
@@ -164,11 +165,20 @@ export function buildProvider({ config, keyset, agents, credentials, logger }: P
   };
 
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
+    ctx.state.serverError = err;
     logger.error('oauth endpoint failed', { requestId: ctx.response.get('x-request-id'), route: ctx.oidc?.route, err });
   });
 
   provider.use(async (ctx, next) => {
     await next();
+    if (ctx.status === 500 && toHttpError(ctx.state.serverError)?.status === 503) {
+      // The database is out of reach: say so, and that trying again is right (RFC 6749 §5.2 has
+      // no such code for the token endpoint; temporarily_unavailable is §4.1.2.1's).
+      ctx.status = 503;
+      ctx.set('Retry-After', '1');
+      ctx.body = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; try again shortly' };
+      return;
+    }
     if (ctx.oidc?.route === 'jwks') {
       ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
       const etag = `"${createHash('sha256').update(JSON.stringify(ctx.body)).digest('base64url')}"`;
