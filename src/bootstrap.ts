@@ -69,7 +69,11 @@ export async function bootstrap(
     const credentialId = credentialIdOf(secret)!;
     const credential = await credentialRows.findInOrg(rootOrg.id, clientId, credentialId);
     if (!credential) {
+      // A new BOOTSTRAP_ADMIN_CLIENT_SECRET replaces the old one: the environment holds the
+      // bootstrap operator's one credential, so the secrets it held before stop working.
+      const replaced = await credentialRows.revokeAllOfAgent(rootOrg.id, clientId, new Date());
       await credentialRows.insert(await credentials.fromSecret({ id: clientId, orgId: rootOrg.id }, secret));
+      if (replaced.length) logger.warn('BOOTSTRAP_ADMIN_CLIENT_SECRET changed: the operator\'s previous credentials were revoked', { clientId, revoked: replaced });
     } else if (credential.status === 'active' && !(await bcrypt.compare(secretDigest(secret), credential.secretHash))) {
       // The operator changed BOOTSTRAP_ADMIN_CLIENT_SECRET: the environment wins.
       const replaced = await credentials.fromSecret({ id: clientId, orgId: rootOrg.id }, secret);

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import type { Config } from '../config/index.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { openDatabase, type Database } from './db/database.ts';
+import { openDatabase, underStartupLock, type Database } from './db/database.ts';
 import { resolveMasterKey } from './keys/master-key.ts';
 import { KeysService } from './keys/keys.service.ts';
 import { KeysRepository } from './keys/keys.repository.ts';
@@ -53,15 +53,18 @@ export async function createIdp(
     // Embedded mode is one process: no other instance to hear from, so no LISTEN connection.
     const ring = new KeyRing(new KeysRepository(ds), masterKey, logger, { listenUrl: database.embedded ? undefined : database.url });
     const keys = new KeysService(ds, masterKey, config, logger, ring);
-    await keys.ensureKeys();
+    const credentials = new CredentialsService(ds, config);
+    // Several instances may start at once on a new database: one at a time creates what is missing.
+    const boot = await underStartupLock(database, async () => {
+      await keys.ensureKeys();
+      return bootstrap(ds, config, credentials, database.embedded, logger);
+    });
     await ring.reload();
     const keyset = ring.current;
 
     const agentRows = new AgentsRepository(ds);
-    const credentials = new CredentialsService(ds, config);
     const agents = new AgentsService(ds, credentials);
     const orgs = new OrgsService(ds, credentials, config.publicUrl + MANAGEMENT_AUDIENCE_PATH);
-    const boot = await bootstrap(ds, config, credentials, database.embedded, logger);
 
     const providerHost = new ProviderHost(buildProvider({ config, keyset, agents: agentRows, credentials, logger }));
     const tokenRows = new TokensRepository(ds);

@@ -234,3 +234,36 @@ describe('GET, PATCH and DELETE /api/v1/agents/{agentId}', () => {
     }
   });
 });
+
+describe('no one grants more than they hold', () => {
+  it('an agent with agents:write cannot give itself or others scopes of the management API it lacks', async () => {
+    const operator = api(t.url, await operatorToken(t));
+    const helper = await operator.post('/api/v1/agents', {
+      body: { name: 'helper', scopes: ['agents:read', 'agents:write'], audiences: [`${t.url}/api/v1`] },
+    });
+    const secret = (await operator.post(`/api/v1/agents/${helper.body.agentId}/credentials`)).body.clientSecret;
+    const helperToken = await managementToken(t, helper.body.agentId, secret);
+    const client = api(t.url, helperToken);
+    const escalate = await client.patch(`/api/v1/agents/${helper.body.agentId}`, { body: { scopes: ['agents:read', 'agents:write', 'keys:write', 'orgs:write'] } });
+    expect(escalate.status).toBe(400);
+    expect(escalate.body.errors.map((e: { field: string }) => e.field)).toEqual(['/scopes/2', '/scopes/3']);
+    const grantOther = await client.post('/api/v1/agents', { body: { name: 'x', scopes: ['audit:read'] } });
+    expect(grantOther.status).toBe(400);
+    expect((await operator.get(`/api/v1/agents/${helper.body.agentId}`)).body.scopes).toEqual(['agents:read', 'agents:write']);
+    // Scopes of the org's own APIs are free to hand out.
+    expect((await client.post('/api/v1/agents', { body: { name: 'y', scopes: ['orders:read', 'tokens:introspect'] } })).status).toBe(201);
+  });
+
+  it('a scope taken from an agent stops counting in the tokens it already holds', async () => {
+    const operator = api(t.url, await operatorToken(t));
+    const helper = await operator.post('/api/v1/agents', {
+      body: { name: 'narrowed', scopes: ['agents:read', 'agents:write'], audiences: [`${t.url}/api/v1`] },
+    });
+    const secret = (await operator.post(`/api/v1/agents/${helper.body.agentId}/credentials`)).body.clientSecret;
+    const helperToken = await managementToken(t, helper.body.agentId, secret);
+    expect((await api(t.url, helperToken).post('/api/v1/agents', { body: { name: 'before' } })).status).toBe(201);
+    await operator.patch(`/api/v1/agents/${helper.body.agentId}`, { body: { scopes: ['agents:read'] } });
+    expect((await api(t.url, helperToken).post('/api/v1/agents', { body: { name: 'after' } })).status).toBe(403);
+    expect((await api(t.url, helperToken).get('/api/v1/agents')).status).toBe(200);
+  });
+});

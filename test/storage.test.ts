@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { freshDatabase } from './helpers/database.ts';
 import { api } from './helpers/api.ts';
@@ -82,6 +82,57 @@ describe('restarts', () => {
       await expect(startTestIdp({ db, env: { KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') } })).rejects.toThrow(
         /KEY_ENCRYPTION_KEY does not match the key that encrypted signing key/,
       );
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
+describe('starting', () => {
+  // Instances of their own pools exist only on PostgreSQL: the embedded database serves one process.
+  const onPostgres = process.env.DATABASE_URL ? it : it.skip;
+
+  onPostgres('two instances at once on a new database both come up, with one root org, one operator and one active key', async () => {
+    const db = await freshDatabase();
+    const kek = randomBytes(32).toString('base64');
+    try {
+      const first = await startTestIdp({ db, env: { KEY_ENCRYPTION_KEY: kek } });
+      // Same operator, same key, started together with the first one's settings.
+      const env = {
+        KEY_ENCRYPTION_KEY: kek,
+        BOOTSTRAP_ADMIN_CLIENT_ID: first.operator.clientId,
+        BOOTSTRAP_ADMIN_CLIENT_SECRET: first.operator.clientSecret,
+      };
+      await first.close();
+      const db2 = await freshDatabase();
+      try {
+        const [a, b] = await Promise.all([startTestIdp({ db: db2, env }), startTestIdp({ db: db2, env })]);
+        const ds = a.idp.database.dataSource;
+        expect((await ds.query('SELECT count(*)::int AS n FROM orgs WHERE is_root'))[0].n).toBe(1);
+        expect((await ds.query('SELECT count(*)::int AS n FROM agents'))[0].n).toBe(1);
+        expect((await ds.query(`SELECT count(*)::int AS n FROM signing_keys WHERE status = 'active'`))[0].n).toBe(1);
+        expect((await requestToken(b, env.BOOTSTRAP_ADMIN_CLIENT_ID, env.BOOTSTRAP_ADMIN_CLIENT_SECRET)).status).toBe(200);
+        await Promise.all([a.close(), b.close()]);
+      } finally {
+        await db2.drop();
+      }
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('a new BOOTSTRAP_ADMIN_CLIENT_SECRET replaces the old one', async () => {
+    const db = await freshDatabase();
+    const kek = randomBytes(32).toString('base64');
+    try {
+      const first = await startTestIdp({ db, env: { KEY_ENCRYPTION_KEY: kek } });
+      const old = first.operator;
+      await first.close();
+      const newSecret = (await import('../src/credentials/secrets.ts')).generateSecret(randomUUID());
+      const second = await startTestIdp({ db, env: { KEY_ENCRYPTION_KEY: kek, BOOTSTRAP_ADMIN_CLIENT_ID: old.clientId, BOOTSTRAP_ADMIN_CLIENT_SECRET: newSecret } });
+      expect((await requestToken(second, old.clientId, newSecret)).status).toBe(200);
+      expect((await requestToken(second, old.clientId, old.clientSecret)).body.error).toBe('invalid_client');
+      await second.close();
     } finally {
       await db.drop();
     }

@@ -4,7 +4,7 @@ import type { Agent, AgentStatus } from './agent.entity.ts';
 import { AgentsRepository } from './agents.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { Conflict, NotFound, ValidationFailed } from '../http/errors.ts';
-import { OPERATOR_SCOPES, type Actor } from '../http/actor.ts';
+import { ALL_MANAGEMENT_SCOPES, OPERATOR_SCOPES, type Actor } from '../http/actor.ts';
 import type { PageRequest } from '../http/pagination.ts';
 
 export interface AgentInput {
@@ -21,14 +21,23 @@ export interface AgentChanges extends Partial<AgentInput> {
   status?: 'active' | 'suspended';
 }
 
-/** An org hands out any scope but the operators' ones, which only the root org holds. */
-export function assertGrantableScopes(scopes: string[] | undefined, isRoot: boolean): void {
-  if (!scopes || isRoot) return;
-  const errors = scopes
-    .map((scope, i) => ({ scope, i }))
-    .filter(({ scope }) => OPERATOR_SCOPES.includes(scope))
-    .map(({ scope, i }) => ({ field: `/scopes/${i}`, message: `${scope} is an operator scope that this org cannot grant` }));
-  if (errors.length) throw new ValidationFailed('scopes holds operator scopes that this org cannot grant', errors);
+/**
+ * Who may grant what: an org hands out any scope of its own APIs, but a scope of this service's
+ * management API only by an agent that holds it itself (no one grants more than they have), and
+ * the operators' scopes only inside the root org.
+ */
+export function assertGrantableScopes(scopes: string[] | undefined, actor: Pick<Actor, 'isRoot' | 'scopes'>): void {
+  if (!scopes) return;
+  const errors = scopes.flatMap((scope, i) => {
+    if (OPERATOR_SCOPES.includes(scope) && !actor.isRoot) {
+      return [{ field: `/scopes/${i}`, message: `${scope} is an operator scope that this org cannot grant` }];
+    }
+    if (ALL_MANAGEMENT_SCOPES.includes(scope) && !actor.scopes.has(scope)) {
+      return [{ field: `/scopes/${i}`, message: `${scope} can be granted only by an agent that holds it` }];
+    }
+    return [];
+  });
+  if (errors.length) throw new ValidationFailed('scopes holds scopes that the caller cannot grant', errors);
 }
 
 export class AgentsService {
@@ -63,7 +72,7 @@ export class AgentsService {
   }
 
   async create(actor: Actor, input: AgentInput): Promise<Agent> {
-    assertGrantableScopes(input.scopes, actor.isRoot);
+    assertGrantableScopes(input.scopes, actor);
     const agent = AgentsService.build(actor.orgId, input);
     await this.#repo.insert(agent);
     return agent;
@@ -84,7 +93,7 @@ export class AgentsService {
     if (agent.status === 'decommissioned') {
       throw new Conflict('agent_decommissioned', `agent ${agentId} is decommissioned and cannot change`);
     }
-    assertGrantableScopes(changes.scopes, actor.isRoot);
+    assertGrantableScopes(changes.scopes, actor);
     const updated: Agent = { ...agent, ...changes, updatedAt: new Date() } as Agent;
     await this.#repo.update(actor.orgId, agentId, {
       name: updated.name,

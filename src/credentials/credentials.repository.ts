@@ -23,16 +23,9 @@ export class CredentialsRepository {
     return this.#repo(manager).findOneBy({ orgId, agentId, id });
   }
 
-  /**
-   * The credential a client secret names, if it can still authenticate its agent: not revoked,
-   * not expired. Used by client authentication, which knows only the client id.
-   */
-  async findUsable(agentId: string, id: string): Promise<Credential | null> {
-    return this.#repo()
-      .createQueryBuilder('c')
-      .where('c.id = :id AND c.agent_id = :agentId', { id, agentId })
-      .andWhere(`c.status = 'active' AND (c.expires_at IS NULL OR c.expires_at > now())`)
-      .getOne();
+  /** The credential a client secret names, whatever its state (client authentication knows only the client id). */
+  async findOfAgent(agentId: string, id: string): Promise<Credential | null> {
+    return this.#repo().findOneBy({ agentId, id });
   }
 
   async list(orgId: string, agentId: string, status: CredentialFilter | undefined, page: PageRequest) {

@@ -12,7 +12,7 @@ import type { PageRequest } from '../http/pagination.ts';
 
 export type SecretCheck =
   | { ok: true; credentialId: string }
-  | { ok: false; reason: 'malformed_secret' | 'unknown_credential' | 'bad_secret' };
+  | { ok: false; reason: 'malformed_secret' | 'unknown_credential' | 'credential_revoked' | 'credential_expired' | 'bad_secret' };
 
 export interface IssuedCredential {
   credential: Credential;
@@ -132,8 +132,10 @@ export class CredentialsService {
   async verifySecret(agentId: string, secret: string): Promise<SecretCheck> {
     const credentialId = credentialIdOf(secret);
     if (!credentialId) return { ok: false, reason: 'malformed_secret' };
-    const credential = await this.#repo.findUsable(agentId, credentialId);
+    const credential = await this.#repo.findOfAgent(agentId, credentialId);
     if (!credential) return { ok: false, reason: 'unknown_credential' };
+    if (credential.status === 'revoked') return { ok: false, reason: 'credential_revoked' };
+    if (credential.expiresAt && credential.expiresAt.getTime() <= Date.now()) return { ok: false, reason: 'credential_expired' };
 
     const hashes = [credential.secretHash];
     if (credential.previousSecretHash && credential.previousExpiresAt && credential.previousExpiresAt.getTime() > Date.now()) {

@@ -9,29 +9,57 @@ export interface Database {
   url: string;
   /** True when this process runs PGlite itself (no DATABASE_URL). */
   embedded: boolean;
+  poolSize: number;
   close(): Promise<void>;
 }
 
-/** Connects to DATABASE_URL, or starts the embedded PGlite in DATA_DIR; then migrates. */
+/**
+ * Runs `work` while holding a database-wide advisory lock, so that instances starting together
+ * on a new database migrate and bootstrap one after the other. The embedded database serves
+ * one process over one connection (which the lock would hold): no lock there.
+ */
+export async function underStartupLock<T>(database: Database, work: () => Promise<T>): Promise<T> {
+  // The lock holds a connection of its own while `work` uses others: it needs a pool of two.
+  if (database.embedded || database.poolSize < 2) return work();
+  const runner = database.dataSource.createQueryRunner();
+  await runner.connect();
+  try {
+    await runner.query(`SELECT pg_advisory_lock(hashtext('agent-idp:startup'))`);
+    return await work();
+  } finally {
+    await runner.query(`SELECT pg_advisory_unlock(hashtext('agent-idp:startup'))`).catch(() => {});
+    await runner.release();
+  }
+}
+
+/** Connects to DATABASE_URL, or starts the embedded PGlite in DATA_DIR; then migrates (under the startup lock). */
 export async function openDatabase(config: Config): Promise<Database> {
   const embedded = config.databaseUrl === undefined ? await startEmbeddedPostgres(config.dataDir) : undefined;
   const url = embedded?.url ?? config.databaseUrl!;
-  const dataSource = createDataSource(url, embedded ? 1 : config.databasePoolSize);
+  const poolSize = embedded ? 1 : config.databasePoolSize;
+  const dataSource = createDataSource(url, poolSize);
   try {
     await dataSource.initialize();
-    await migrate(dataSource);
   } catch (err) {
     if (dataSource.isInitialized) await dataSource.destroy();
     await embedded?.stop();
     throw err;
   }
-  return {
+  const database: Database = {
     dataSource,
     url,
     embedded: embedded !== undefined,
+    poolSize,
     async close() {
       await dataSource.destroy();
       await embedded?.stop();
     },
   };
+  try {
+    await underStartupLock(database, () => migrate(dataSource));
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+  return database;
 }

@@ -11,13 +11,15 @@ export function authenticate(verifier: AccessTokenVerifier, audience: string, ro
     if (!match) {
       throw new Unauthorized(header ? 'the Authorization header must be "Bearer <access token>"' : 'a bearer access token is required', header ? 'invalid_request' : 'invalid_token');
     }
-    const claims = await verifier.verify(match[1], audience);
-    if (!claims) throw new Unauthorized('the access token is invalid, expired, revoked or not meant for this API');
+    const verified = await verifier.verify(match[1], audience);
+    if (!verified) throw new Unauthorized('the access token is invalid, expired, revoked or not meant for this API');
+    const { claims } = verified;
     const actor: Actor = {
       agentId: claims.sub,
       orgId: claims.org_id,
       isRoot: claims.org_id === rootOrgId(),
-      scopes: new Set((claims.scope ?? '').split(' ').filter(Boolean)),
+      // A scope taken from the agent since the token was issued no longer counts.
+      scopes: new Set(verified.scopes),
       jti: claims.jti,
     };
     ctx.state.actor = actor;

@@ -24,6 +24,12 @@ export interface AccessTokenClaims extends JWTPayload {
 
 const SIGNING_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 
+export interface VerifiedToken {
+  claims: AccessTokenClaims;
+  /** The token's scopes that its agent still holds now. */
+  scopes: string[];
+}
+
 export class AccessTokenVerifier {
   readonly #issuer: string;
   readonly #tokens: TokensRepository;
@@ -61,13 +67,15 @@ export class AccessTokenVerifier {
     }
   }
 
-  /** The claims of a token that is active now (for `audience`, when given), else undefined. */
-  async verify(token: string, audience?: string): Promise<AccessTokenClaims | undefined> {
+  /** A token that is active now (for `audience`, when given), else undefined. */
+  async verify(token: string, audience?: string): Promise<VerifiedToken | undefined> {
     const claims = await this.decode(token, audience);
     if (!claims) return undefined;
     const { kid, ...rest } = claims;
     const state = await this.#tokens.state(claims.sub, claims.jti, kid);
     if (!state || state.revoked || state.keyRevoked || state.agentStatus !== 'active' || state.agentOrgId !== claims.org_id) return undefined;
-    return rest as AccessTokenClaims;
+    const held = new Set(state.agentScopes);
+    const scopes = (claims.scope ?? '').split(' ').filter((s) => s && held.has(s));
+    return { claims: rest as AccessTokenClaims, scopes };
   }
 }

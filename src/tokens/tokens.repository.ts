@@ -7,6 +7,8 @@ export interface TokenSubjectState {
   revoked: boolean;
   /** The key that signed it is revoked (read here too, so that every instance agrees at once). */
   keyRevoked: boolean;
+  /** The scopes the agent holds now (a token's scopes count only while the agent still holds them). */
+  agentScopes: string[];
 }
 
 // Revoked jtis, and the one read that decides whether a token is still good.
@@ -19,15 +21,15 @@ export class TokensRepository {
 
   /** The token's agent, and whether its jti or its key is revoked, in one round trip; undefined for an unknown agent. */
   async state(agentId: string, jti: string, kid: string): Promise<TokenSubjectState | undefined> {
-    const rows: { status: string; org_id: string; revoked: boolean; key_revoked: boolean }[] = await this.#ds.query(
-      `SELECT a.status, a.org_id,
+    const rows: { status: string; org_id: string; scopes: string[]; revoked: boolean; key_revoked: boolean }[] = await this.#ds.query(
+      `SELECT a.status, a.org_id, a.scopes,
               EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2) AS revoked,
               NOT EXISTS (SELECT 1 FROM signing_keys k WHERE k.kid = $3 AND k.status IN ('next', 'active', 'retired')) AS key_revoked
          FROM agents a WHERE a.id = $1`,
       [agentId, jti, kid],
     );
     const row = rows[0];
-    return row && { agentStatus: row.status, agentOrgId: row.org_id, revoked: row.revoked, keyRevoked: row.key_revoked };
+    return row && { agentStatus: row.status, agentOrgId: row.org_id, revoked: row.revoked, keyRevoked: row.key_revoked, agentScopes: row.scopes };
   }
 
   async revoke(jti: string, agentId: string, orgId: string, expiresAt: Date): Promise<void> {

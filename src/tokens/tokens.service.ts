@@ -36,8 +36,9 @@ export class TokensService {
    * holds tokens:introspect. Anyone else learns only `active: false`.
    */
   async introspect(caller: Agent, token: string): Promise<Introspection> {
-    const claims = await this.#verifier.verify(token);
-    if (!claims) return INACTIVE;
+    const verified = await this.#verifier.verify(token);
+    if (!verified) return INACTIVE;
+    const { claims } = verified;
     const own = claims.client_id === caller.id;
     const resourceServer = caller.orgId === claims.org_id && caller.scopes.includes(INTROSPECT_SCOPE);
     if (!own && !resourceServer) return INACTIVE;

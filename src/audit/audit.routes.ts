@@ -1,0 +1,61 @@
+import { Readable } from 'node:stream';
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { requireScope } from '../http/auth.ts';
+import { validateQuery } from '../http/validate.ts';
+import { NotFound } from '../http/errors.ts';
+import type { AuditEvent } from './audit-event.ts';
+import type { AuditService } from './audit.service.ts';
+import { presentAuditEvent } from './audit.presenter.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const EVENTS_PER_CHUNK = 500;
+
+/** NDJSON, a few hundred events per chunk written to the socket. */
+async function* ndjson(first: IteratorResult<AuditEvent>, rest: AsyncGenerator<AuditEvent>): AsyncGenerator<string> {
+  if (first.done) return;
+  let chunk = JSON.stringify(presentAuditEvent(first.value)) + '\n';
+  let count = 1;
+  for await (const event of rest) {
+    chunk += JSON.stringify(presentAuditEvent(event)) + '\n';
+    if (++count % EVENTS_PER_CHUNK === 0) {
+      yield chunk;
+      chunk = '';
+    }
+  }
+  if (chunk) yield chunk;
+}
+
+export function auditRoutes(router: Router, audit: AuditService): void {
+  router.get('/audit', requireScope('audit:read'), validateQuery('AuditQuery'), async (ctx: Context) => {
+    const { rows, nextCursor } = await audit.page(ctx.state.actor, ctx.state.query);
+    if (nextCursor) {
+      // RFC 8288: the next page is the same query from the cursor on.
+      const next = new URLSearchParams();
+      for (const [key, value] of Object.entries(ctx.state.query as Record<string, unknown>)) {
+        if (key !== 'cursor' && value !== undefined) next.set(key, String(value));
+      }
+      next.set('cursor', nextCursor);
+      ctx.set('Link', `<${ctx.path}?${next}>; rel="next"`);
+    }
+    ctx.body = { data: rows.map(presentAuditEvent), nextCursor };
+  });
+
+  // Before /audit/:eventId, which would otherwise take "export" for an id.
+  router.get('/audit/export', requireScope('audit:read'), validateQuery('AuditExportQuery'), async (ctx: Context) => {
+    const events = audit.export(ctx.state.actor, ctx.state.query);
+    // The first chunk is read before answering, so that a database outage is still a 503
+    // problem rather than a cut stream.
+    const first = await events.next();
+    ctx.type = 'application/x-ndjson';
+    ctx.set('Content-Disposition', 'attachment; filename="audit-events.ndjson"');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = Readable.from(ndjson(first, events), { objectMode: false });
+  });
+
+  router.get('/audit/:eventId', requireScope('audit:read'), async (ctx: Context) => {
+    const { eventId } = ctx.params;
+    if (!UUID.test(eventId)) throw new NotFound(`audit event ${eventId.slice(0, 64)} not found`);
+    ctx.body = presentAuditEvent(await audit.get(ctx.state.actor, eventId));
+  });
+}

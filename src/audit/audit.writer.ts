@@ -1,0 +1,191 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { redactString, type Logger } from '../logger.ts';
+import { AUDIT_ACTIONS, AUDIT_ACTOR_TYPES, AUDIT_OUTCOMES, type AuditEvent, type AuditEventInput } from './audit-event.ts';
+import { AuditRepository, utcDay } from './audit.repository.ts';
+
+// Durable, batched audit writes (group commit). write() resolves only once the INSERT holding
+// the event has committed, so a request that awaits it answers after its event is stored; the
+// events of concurrent requests share one multi-row INSERT, flushed every few milliseconds or
+// when the batch is full, so that auditing /token costs one round trip per batch rather than
+// per request. While one batch is being inserted the next one fills up.
+//
+// Callers must not await write() while holding the database connection themselves (inside a
+// transaction): the embedded database has one connection, and the writer needs it.
+
+export interface AuditWriterOptions {
+  /** Events per INSERT at most (default 500). */
+  maxBatch?: number;
+  /** How long the first event of a batch waits for company (default 5 ms). */
+  flushIntervalMs?: number;
+  now?: () => Date;
+}
+
+interface Pending {
+  event: AuditEvent;
+  resolve: (event: AuditEvent) => void;
+  reject: (err: unknown) => void;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ACTIONS = new Set<string>(AUDIT_ACTIONS);
+const ACTOR_TYPES = new Set<string>(AUDIT_ACTOR_TYPES);
+const OUTCOMES = new Set<string>(AUDIT_OUTCOMES);
+
+// Keys whose value is dropped from details wherever they appear: credentials, tokens, and the
+// private members of a JWK (d, p, q, dp, dq, qi; k of a symmetric key).
+const SECRET_KEYS =
+  /^(authorization|proxy[-_]?authorization|cookie|set[-_]?cookie|client[-_]?secret|secret|password|passwd|token|access[-_]?token|refresh[-_]?token|id[-_]?token|private[-_]?key|private[-_]?key[-_]?enc|d|p|q|dp|dq|qi|k)$/i;
+const MAX_DEPTH = 8;
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Text as PostgreSQL stores it: no NUL (text and jsonb refuse it, which would fail the whole
+ * batch), no lone surrogate (jsonb refuses it), our secrets and JWTs redacted, bounded length.
+ */
+function cleanText(value: string, max: number): string {
+  const text = redactString(value.replace(UNSTORABLE, '\uFFFD'));
+  // Cut after redacting (a cut secret would no longer match), then mend a split surrogate pair.
+  return text.length > max ? `${text.slice(0, max).replace(UNSTORABLE, '\uFFFD')}…` : text;
+}
+
+function cleanNullable(value: string | null | undefined, max: number): string | null {
+  return value === null || value === undefined ? null : cleanText(String(value), max);
+}
+
+/** details as stored: secret-named keys dropped, secrets inside strings redacted. */
+export function scrubDetails(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return cleanText(value, 4096);
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (typeof value === 'boolean' || value === null) return value;
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value !== 'object') return null;
+  if (depth >= MAX_DEPTH) return '[TRUNCATED]';
+  if (Array.isArray(value)) return value.map((v) => scrubDetails(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (SECRET_KEYS.test(key) || v === undefined) continue;
+    out[cleanText(key, 200)] = scrubDetails(v, depth + 1);
+  }
+  return out;
+}
+
+/** The event as it will be stored, or a TypeError for a caller's mistake. */
+function prepare(input: AuditEventInput, eventId: string, occurredAt: Date): AuditEvent {
+  if (!ACTIONS.has(input.action)) throw new TypeError(`unknown audit action ${String(input.action)}`);
+  if (!ACTOR_TYPES.has(input.actor?.type)) throw new TypeError(`unknown audit actor type ${String(input.actor?.type)}`);
+  if (!OUTCOMES.has(input.outcome)) throw new TypeError(`audit outcome must be success or failure, got ${String(input.outcome)}`);
+  if (typeof input.target?.type !== 'string' || !input.target.type) throw new TypeError('an audit event needs a target type');
+  if (input.orgId !== null && !UUID.test(input.orgId ?? '')) throw new TypeError('an audit event needs an orgId (a UUID, or null)');
+  if (input.agentId !== undefined && input.agentId !== null && !UUID.test(input.agentId)) throw new TypeError('agentId must be a UUID or null');
+
+  const actor = { type: input.actor.type, id: cleanNullable(input.actor.id, 200) };
+  const target = { type: cleanText(input.target.type, 64), id: cleanNullable(input.target.id, 512) };
+  // The agent the event is about: said explicitly, else the target agent, else the acting agent or client.
+  const subject =
+    input.agentId !== undefined ? input.agentId : target.type === 'agent' ? target.id : actor.type === 'agent' || actor.type === 'client' ? actor.id : null;
+  return {
+    eventId,
+    occurredAt,
+    orgId: input.orgId === null ? null : input.orgId.toLowerCase(),
+    actor,
+    action: input.action,
+    target,
+    outcome: input.outcome,
+    requestId: cleanNullable(input.requestId, 128),
+    ip: cleanNullable(input.ip, 64),
+    userAgent: cleanNullable(input.userAgent, 512),
+    details: (scrubDetails(input.details ?? {}) ?? {}) as Record<string, unknown>,
+    agentId: subject && UUID.test(subject) ? subject.toLowerCase() : null,
+  };
+}
+
+export class AuditWriter {
+  readonly #repo: AuditRepository;
+  readonly #logger: Logger;
+  readonly #maxBatch: number;
+  readonly #flushIntervalMs: number;
+  readonly #now: () => Date;
+  #pending: Pending[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #draining: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(dataSource: DataSource, logger: Logger, options: AuditWriterOptions = {}) {
+    this.#repo = new AuditRepository(dataSource);
+    this.#logger = logger;
+    this.#maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 500));
+    this.#flushIntervalMs = Math.max(0, options.flushIntervalMs ?? 5);
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /** Stores the event; resolves with it once committed, rejects if it could not be stored. */
+  write(input: AuditEventInput): Promise<AuditEvent> {
+    if (this.#closed) return Promise.reject(new Error('the audit writer is closed'));
+    let event: AuditEvent;
+    try {
+      event = prepare(input, randomUUID(), this.#now());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<AuditEvent>((resolve, reject) => {
+      this.#pending.push({ event, resolve, reject });
+      if (this.#pending.length >= this.#maxBatch) this.#startDraining();
+      else if (!this.#timer && !this.#draining) this.#timer = setTimeout(() => this.#startDraining(), this.#flushIntervalMs);
+    });
+  }
+
+  /** Resolves once every event written before the call has been stored or has failed. */
+  async flush(): Promise<void> {
+    if (this.#pending.length) this.#startDraining();
+    while (this.#draining) await this.#draining;
+  }
+
+  /** Flushes everything pending and refuses new writes (SIGTERM, after the HTTP server drained). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.flush();
+  }
+
+  #startDraining(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#draining ??= this.#drain();
+  }
+
+  /** One batch at a time until nothing is pending; a batch's failure fails only its own writes. */
+  async #drain(): Promise<void> {
+    try {
+      while (this.#pending.length) {
+        const batch = this.#pending.splice(0, this.#maxBatch);
+        try {
+          await this.#insert(batch.map((p) => p.event));
+          for (const p of batch) p.resolve(p.event);
+        } catch (err) {
+          this.#logger.error('audit events could not be stored; their requests fail', {
+            events: batch.length,
+            requestIds: batch.map((p) => p.event.requestId).filter(Boolean).slice(0, 20),
+            err,
+          });
+          for (const p of batch) p.reject(err);
+        }
+      }
+    } finally {
+      this.#draining = undefined;
+    }
+  }
+
+  async #insert(events: AuditEvent[]): Promise<void> {
+    try {
+      await this.#repo.insertMany(events);
+    } catch (err) {
+      if (!AuditRepository.isMissingPartition(err)) throw err;
+      // The maintenance job creates days ahead; should it not have run, make the days now.
+      const days = [...new Set(events.map((e) => utcDay(e.occurredAt)))];
+      for (const day of days) {
+        if (await this.#repo.createPartition(day)) this.#logger.warn('created a missing audit partition', { day });
+      }
+      await this.#repo.insertMany(events);
+    }
+  }
+}
