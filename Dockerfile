@@ -1,0 +1,34 @@
+# agent-idp: the server on Node 22, production dependencies only.
+#
+# Node >= 22.18 is required: `node src/main.ts` runs the TypeScript sources directly through
+# Node's type stripping (no build step), and oidc-provider v9 does not support Node 20.
+# The `node` devDependency (which pins Node 22 for npm scripts on machines with an older
+# Node) is not installed here: the image brings its own Node 22.
+FROM node:22-slim
+
+ENV NODE_ENV=production
+WORKDIR /app
+
+# Fail the build, not the first start, if the base image's Node cannot strip types.
+RUN node -e 'const [maj, min] = process.versions.node.split(".").map(Number); \
+  if (maj < 22 || (maj === 22 && min < 18)) { console.error(`Node ${process.versions.node} < 22.18`); process.exit(1); }'
+
+# Dependencies first, so that a change of the sources reuses this layer. bcrypt ships
+# prebuilt N-API binaries (linux x64/arm64, glibc), so no compiler is needed.
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# What the server reads at run time: sources, settings, migrations, and openapi.yaml
+# (its request schemas validate requests).
+COPY config ./config
+COPY src ./src
+COPY migrations ./migrations
+COPY openapi ./openapi
+
+# DATA_DIR (./data) is used only without DATABASE_URL (embedded mode); mount a volume there.
+RUN mkdir -p /app/data && chown node:node /app/data
+
+USER node
+EXPOSE 3000
+# Exec form: node is PID 1 and gets SIGTERM itself, which drains requests before exiting.
+CMD ["node", "src/main.ts"]
