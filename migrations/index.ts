@@ -4,6 +4,7 @@ import { CreateAgents1763769600100 } from './1763769600100-CreateAgents.ts';
 import { CreateCredentials1763769600200 } from './1763769600200-CreateCredentials.ts';
 import { CreateSigningKeys1763769600300 } from './1763769600300-CreateSigningKeys.ts';
 import { CreateRevokedTokens1763769600400 } from './1763769600400-CreateRevokedTokens.ts';
+import { CreateAuditEvents1763769600500 } from './1763769600500-CreateAuditEvents.ts';
 
 export const migrations = [
   CreateOrgs1763769600000,
@@ -11,4 +12,5 @@ export const migrations = [
   CreateCredentials1763769600200,
   CreateSigningKeys1763769600300,
   CreateRevokedTokens1763769600400,
+  CreateAuditEvents1763769600500,
 ];

@@ -20,6 +20,9 @@ import { createApp } from './http/app.ts';
 import { TokensRepository } from './tokens/tokens.repository.ts';
 import { TokensService } from './tokens/tokens.service.ts';
 import { RevocationPurge } from './tokens/revocation-purge.ts';
+import { AuditWriter } from './audit/audit.writer.ts';
+import { AuditService } from './audit/audit.service.ts';
+import { AuditMaintenance } from './audit/retention.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
 
 export interface Idp {
@@ -31,6 +34,8 @@ export interface Idp {
   keys: KeysService;
   keyRing: KeyRing;
   scheduler: KeyRotationScheduler;
+  auditWriter: AuditWriter;
+  auditMaintenance: AuditMaintenance;
   /** Starts listening (port 0 picks a free one) and returns the base URL. */
   listen(port?: number, host?: string): Promise<string>;
   /** Stops taking requests, lets those in flight finish, closes the database. */
@@ -62,11 +67,14 @@ export async function createIdp(
     await ring.reload();
     const keyset = ring.current;
 
+    const auditWriter = new AuditWriter(ds, logger);
+    const audit = new AuditService(ds, { retentionDays: config.auditRetentionDays });
+    const maintenance = new AuditMaintenance(ds, auditWriter, logger, { retentionDays: config.auditRetentionDays });
     const agentRows = new AgentsRepository(ds);
     const agents = new AgentsService(ds, credentials);
     const orgs = new OrgsService(ds, credentials, config.publicUrl + MANAGEMENT_AUDIENCE_PATH);
 
-    const providerHost = new ProviderHost(buildProvider({ config, keyset, agents: agentRows, credentials, logger }));
+    const providerHost = new ProviderHost(buildProvider({ config, keyset, agents: agentRows, credentials, logger, auditWriter }));
     const tokenRows = new TokensRepository(ds);
     const verifier = new AccessTokenVerifier(config.publicUrl, keyset, tokenRows);
     const tokens = new TokensService(verifier, tokenRows);
@@ -74,15 +82,32 @@ export async function createIdp(
     purge.start();
     // A new key set: a new Provider swapped in (oidc-provider fixes its keys at construction).
     ring.onChange((next) => {
-      providerHost.swap(buildProvider({ config, keyset: next, agents: agentRows, credentials, logger }));
+      providerHost.swap(buildProvider({ config, keyset: next, agents: agentRows, credentials, logger, auditWriter }));
       verifier.useKeyset(next);
       logger.info('signing keys changed', { active: next.activeKid, published: next.privateJwks.length });
     });
     ring.start();
-    const scheduler = new KeyRotationScheduler(keys, logger);
+    const scheduler = new KeyRotationScheduler(keys, logger, {
+      async onResult(result) {
+        if (!result.rotated && !result.removed.length && !result.createdNext) return;
+        // The timer is the actor; the event belongs to no org (the operators of the root org see it).
+        await auditWriter.write({
+          orgId: null,
+          actor: { type: 'scheduler', id: 'key-rotation' },
+          action: 'key.rotated',
+          target: { type: 'key', id: result.rotated?.active ?? null },
+          outcome: 'success',
+          requestId: null,
+          ip: null,
+          userAgent: null,
+          details: { ...result.rotated, removed: result.removed, createdNext: result.createdNext ?? null },
+        });
+      },
+    });
     scheduler.start();
+    maintenance.start();
     const app = createApp({
-      services: { config, agents, credentials, orgs, tokens, agentRows, keys },
+      services: { config, agents, credentials, orgs, tokens, agentRows, keys, auditWriter, audit },
       providerHost,
       verifier,
       rootOrgId: () => boot.rootOrg.id,
@@ -99,6 +124,8 @@ export async function createIdp(
       keys,
       keyRing: ring,
       scheduler,
+      auditWriter,
+      auditMaintenance: maintenance,
       listen(port = config.port, host = config.host) {
         server = createServer(app.callback());
         server.keepAliveTimeout = 65_000;
@@ -113,6 +140,7 @@ export async function createIdp(
       async close() {
         purge.stop();
         scheduler.stop();
+        await maintenance.stop();
         await ring.stop();
         if (server) {
           const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
@@ -121,6 +149,8 @@ export async function createIdp(
           await closed;
           clearTimeout(force);
         }
+        // Every event of a request that was answered is committed already; this flushes the rest.
+        await auditWriter.close();
         await closeDatabase();
       },
     };

@@ -30,6 +30,11 @@ export class AgentsRepository {
     return this.#repo().findOneBy({ id, status: 'active' });
   }
 
+  /** Any agent by id, whatever its state: to tell why a client could not authenticate (audit). */
+  async findForDenial(id: string): Promise<Pick<Agent, 'id' | 'orgId' | 'status'> | null> {
+    return this.#repo().findOne({ where: { id }, select: { id: true, orgId: true, status: true } });
+  }
+
   async list(orgId: string, filter: { status?: AgentStatus }, page: PageRequest): Promise<{ rows: Agent[]; total: number }> {
     const [rows, total] = await this.#repo().findAndCount({
       where: { orgId, ...(filter.status ? { status: filter.status } : {}) },

@@ -3,13 +3,17 @@ import type { Context } from 'koa';
 import { requireScope } from '../http/auth.ts';
 import { validateBody, validateQuery } from '../http/validate.ts';
 import type { Services } from '../http/services.ts';
+import { managementEvent } from '../audit/audit.recorder.ts';
 import { presentAgent } from './agents.presenter.ts';
 
-export function agentsRoutes(router: Router, { agents, config }: Services): void {
+export function agentsRoutes(router: Router, { agents, config, auditWriter }: Services): void {
   const present = (agent: Parameters<typeof presentAgent>[0]) => presentAgent(agent, config.accessTokenTtlSeconds);
 
   router.post('/agents', requireScope('agents:write'), validateBody('CreateAgentRequest'), async (ctx: Context) => {
     const agent = await agents.create(ctx.state.actor, ctx.state.input);
+    await auditWriter.write(
+      managementEvent(ctx, 'agent.created', { type: 'agent', id: agent.id }, { name: agent.name, scopes: agent.scopes, audiences: agent.audiences }),
+    );
     ctx.status = 201;
     ctx.set('Location', `/api/v1/agents/${agent.id}`);
     ctx.body = present(agent);
@@ -26,11 +30,16 @@ export function agentsRoutes(router: Router, { agents, config }: Services): void
   });
 
   router.patch('/agents/:agentId', requireScope('agents:write'), validateBody('UpdateAgentRequest'), async (ctx: Context) => {
-    ctx.body = present(await agents.update(ctx.state.actor, ctx.params.agentId, ctx.state.input));
+    const { agent, fields, statusChange } = await agents.update(ctx.state.actor, ctx.params.agentId, ctx.state.input);
+    const target = { type: 'agent', id: agent.id };
+    if (fields.length) await auditWriter.write(managementEvent(ctx, 'agent.updated', target, { fields }));
+    if (statusChange) await auditWriter.write(managementEvent(ctx, statusChange === 'suspended' ? 'agent.suspended' : 'agent.reactivated', target));
+    ctx.body = present(agent);
   });
 
   router.delete('/agents/:agentId', requireScope('agents:write'), async (ctx: Context) => {
-    await agents.decommission(ctx.state.actor, ctx.params.agentId);
+    const revoked = await agents.decommission(ctx.state.actor, ctx.params.agentId);
+    await auditWriter.write(managementEvent(ctx, 'agent.decommissioned', { type: 'agent', id: ctx.params.agentId }, { revokedCredentials: revoked }));
     ctx.status = 204;
   });
 }

@@ -88,7 +88,8 @@ export class AgentsService {
     return this.#repo.list(orgId, filter, page);
   }
 
-  async update(actor: Actor, agentId: string, changes: AgentChanges): Promise<Agent> {
+  /** Returns the agent as changed, and what changed: the fields, and whether it was suspended or reactivated. */
+  async update(actor: Actor, agentId: string, changes: AgentChanges): Promise<{ agent: Agent; fields: string[]; statusChange?: 'suspended' | 'reactivated' }> {
     const agent = await this.get(actor.orgId, agentId);
     if (agent.status === 'decommissioned') {
       throw new Conflict('agent_decommissioned', `agent ${agentId} is decommissioned and cannot change`);
@@ -106,19 +107,23 @@ export class AgentsService {
       accessTokenTtlSeconds: updated.accessTokenTtlSeconds,
       updatedAt: updated.updatedAt,
     });
-    return updated;
+    const fields = Object.keys(changes).filter((f) => f !== 'status');
+    const statusChange =
+      changes.status && changes.status !== agent.status ? (changes.status === 'suspended' ? ('suspended' as const) : ('reactivated' as const)) : undefined;
+    return { agent: updated, fields, statusChange };
   }
 
   /** For good: the agent stops loading as a client and every credential is revoked. */
-  async decommission(actor: Actor, agentId: string): Promise<void> {
+  /** Returns the ids of the credentials it revoked. */
+  async decommission(actor: Actor, agentId: string): Promise<string[]> {
     const agent = await this.get(actor.orgId, agentId);
     if (agent.status === 'decommissioned') {
       throw new Conflict('agent_decommissioned', `agent ${agentId} is already decommissioned`);
     }
     const now = new Date();
-    await this.#ds.transaction(async (manager) => {
+    return this.#ds.transaction(async (manager) => {
       await this.#repo.update(actor.orgId, agentId, { status: 'decommissioned', decommissionedAt: now, updatedAt: now }, manager);
-      await this.#credentials.revokeAllOfAgent(actor.orgId, agentId, manager);
+      return this.#credentials.revokeAllOfAgent(actor.orgId, agentId, manager);
     });
   }
 }

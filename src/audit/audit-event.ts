@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 // What an audit event holds. Events answer "which agent did what, when, and who allowed it";
 // each is written once and never changed (retention drops whole days, see retention.ts).
 
@@ -85,4 +87,23 @@ export interface AuditEvent {
   details: Record<string, unknown>;
   /** The agent the event is about (see AuditEventInput.agentId); not shown by the API. */
   agentId: string | null;
+}
+
+/**
+ * A new event id: a UUIDv7 (RFC 9562 §5.7) carrying occurredAt's millisecond, so that an id
+ * alone tells which day partition holds the event.
+ */
+export function newEventId(occurredAt: Date): string {
+  const bytes = randomBytes(16);
+  bytes.writeUIntBE(occurredAt.getTime(), 0, 6);
+  bytes[6] = (bytes[6] & 0x0f) | 0x70;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** The millisecond a UUIDv7 event id carries; undefined for an id of another version. */
+export function eventIdTime(eventId: string): number | undefined {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i.test(eventId)) return undefined;
+  return parseInt(eventId.slice(0, 8) + eventId.slice(9, 13), 16);
 }

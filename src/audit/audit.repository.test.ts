@@ -146,6 +146,26 @@ describe('keyset pages', () => {
     expect(new Set(events.map((e) => e.eventId)).size).toBe(101);
   });
 
+  it('cross the widening windows of days (1, 7, 30, the rest) without a gap or a repeat', async () => {
+    const org = randomUUID();
+    const reader = { orgId: org, isRoot: false };
+    const now = Date.now();
+    // Days ago, around each window's edge; one a little in the future (a clock ahead).
+    const ages = [-0.05, 0, 0.2, 0.99, 1, 1.01, 3, 6.99, 7, 7.01, 20, 29.99, 30, 30.01, 45, 60, 85, 89.5];
+    const seeded = await seed(ages.length * 2, org, (i) => new Date(now - ages[Math.floor(i / 2)] * DAY));
+    const expected = (keep: (e: AuditEvent) => boolean) => seeded.filter(keep).sort(newestFirst).map((e) => e.eventId);
+    for (const limit of [1, 3, 7, 200]) {
+      expect((await everyPage(reader, { limit })).events.map((e) => e.eventId)).toEqual(expected(() => true));
+    }
+    const from = new Date(now - 30.005 * DAY);
+    const to = new Date(now - 1.005 * DAY);
+    const { events } = await everyPage(reader, { from: from.toISOString(), to: to.toISOString(), limit: 2 });
+    expect(events.map((e) => e.eventId)).toEqual(expected((e) => e.occurredAt >= from && e.occurredAt < to));
+    const streamed: string[] = [];
+    for await (const e of repo.stream(org, {}, { chunkSize: 4 })) streamed.push(e.eventId);
+    expect(streamed).toEqual(expected(() => true));
+  });
+
   it('default to 50 and allow 1..200', async () => {
     expect((await service.page(readerA, {})).rows).toHaveLength(50);
     expect((await service.page(readerA, { limit: 200 })).rows).toHaveLength(200);
@@ -256,6 +276,18 @@ describe('org isolation', () => {
     expect(await repo.findInOrg(ORG_B, seededA[0].eventId)).toBeNull();
     expect(await rejection(service.get(readerB, seededA[0].eventId))).toBeInstanceOf(NotFound);
     expect((await service.get(readerA, seededA[0].eventId)).eventId).toBe(seededA[0].eventId);
+    expect((await service.get(readerA, seededA[0].eventId.toUpperCase())).eventId).toBe(seededA[0].eventId);
+  });
+
+  it('finds an event by an id that carries no time (not a UUIDv7) too', async () => {
+    const [{ event_id }] = await ds.query(
+      `INSERT INTO audit_events (event_id, occurred_at, org_id, actor_type, actor_id, action, target_type, outcome, details)
+       VALUES (gen_random_uuid(), now() - interval '3 days', $1, 'system', NULL, 'agent.created', 'agent', 'success', '{}')
+       RETURNING event_id`,
+      [ORG_B],
+    );
+    expect((await service.get(readerB, event_id)).eventId).toBe(event_id);
+    expect(await repo.findInOrg(ORG_A, event_id)).toBeNull();
   });
 
   it('the root org also sees the events of no org, and no other org’s', async () => {

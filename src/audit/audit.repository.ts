@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { ValidationFailed } from '../http/errors.ts';
-import type { AuditAction, AuditEvent, AuditOutcome } from './audit-event.ts';
+import { eventIdTime, type AuditAction, type AuditEvent, type AuditOutcome } from './audit-event.ts';
 
 // All SQL of the audit log. Every read takes the org id and puts it in the WHERE; pages are
 // keyset pages on (occurred_at DESC, event_id DESC), the order of every index of the table,
@@ -44,13 +44,15 @@ const COLUMNS = `event_id, occurred_at, org_id, actor_type, actor_id, action, ta
   outcome, request_id, ip, user_agent, details,
   to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position`;
 const NEWEST_FIRST = 'ORDER BY occurred_at DESC, event_id DESC';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const POSITION = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\|([0-9a-f-]{36})$/;
 
 // ---- partitions: one per UTC day, named audit_events_pYYYYMMDD ----
 
 const PARTITION_NAME = /^audit_events_p(\d{4})(\d{2})(\d{2})$/;
 const DAY_MS = 86_400_000;
+/** How far back from the newest possible event each successive query of a page reaches. */
+const WINDOW_DAYS = [1, 7, 30, Infinity];
 
 /** The UTC day of an instant, YYYY-MM-DD. */
 export function utcDay(at: Date): string {
@@ -216,10 +218,16 @@ export class AuditRepository {
 
   async findInOrg(orgId: string, eventId: string, options: AuditScopeOptions = {}): Promise<AuditEvent | null> {
     if (!UUID.test(eventId)) return null;
+    const params: unknown[] = [orgId, eventId.toLowerCase()];
+    // The id's own time narrows the search to its day's partition (with a day to spare either
+    // side); an id of another kind is looked up in every partition.
+    const at = eventIdTime(eventId);
+    const near = at === undefined ? '' : ` AND occurred_at >= $3 AND occurred_at < $4`;
+    if (at !== undefined) params.push(new Date(at - DAY_MS).toISOString(), new Date(at + DAY_MS).toISOString());
     const rows: Row[] = await this.#ds.query(
       `SELECT ${COLUMNS} FROM audit_events
-        WHERE event_id = $2 AND (org_id = $1 ${options.includeUnowned ? 'OR org_id IS NULL' : ''})`,
-      [orgId, eventId],
+        WHERE event_id = $2${near} AND (org_id = $1 ${options.includeUnowned ? 'OR org_id IS NULL' : ''})`,
+      params,
     );
     return rows.length ? toEvent(rows[0]) : null;
   }
@@ -250,7 +258,40 @@ export class AuditRepository {
     }
   }
 
+  /**
+   * Up to `limit` rows after `after`, newest first. The search widens window by window back
+   * from the newest possible event (1, 7, 30 days, then the rest): a query that can skip most
+   * day partitions is planned in a few milliseconds, one over all ninety in tens, and a page
+   * is nearly always filled from the newest day or two. The windows are disjoint and in
+   * order, so their rows simply follow one another.
+   */
   async #select(orgId: string, filters: AuditFilters, limit: number, after: Position | undefined, options: AuditScopeOptions): Promise<Row[]> {
+    const bounds = [after ? Date.parse(after.occurredAt) : undefined, filters.to?.getTime()].filter((t): t is number => t !== undefined);
+    const anchor = bounds.length ? Math.min(...bounds) : Date.now();
+    const floor = filters.from?.getTime();
+    const rows: Row[] = [];
+    let below: number | undefined;
+    for (const days of WINDOW_DAYS) {
+      const reach = anchor - days * DAY_MS;
+      const last = floor === undefined ? days === Infinity : reach <= floor;
+      const lo = last ? floor : reach;
+      rows.push(...(await this.#selectWindow(orgId, filters, limit - rows.length, after, options, lo, below)));
+      if (rows.length >= limit || last) break;
+      below = lo;
+    }
+    return rows;
+  }
+
+  /** One window [lo, below) of #select; undefined bounds are open. */
+  async #selectWindow(
+    orgId: string,
+    filters: AuditFilters,
+    limit: number,
+    after: Position | undefined,
+    options: AuditScopeOptions,
+    lo: number | undefined,
+    below: number | undefined,
+  ): Promise<Row[]> {
     const params: unknown[] = [];
     const param = (value: unknown) => `$${params.push(value)}`;
     const conditions: string[] = [];
@@ -258,7 +299,8 @@ export class AuditRepository {
     if (filters.action !== undefined) conditions.push(`action = ${param(filters.action)}`);
     if (filters.outcome !== undefined) conditions.push(`outcome = ${param(filters.outcome)}`);
     if (filters.actorId !== undefined) conditions.push(`actor_id = ${param(filters.actorId)}`);
-    if (filters.from !== undefined) conditions.push(`occurred_at >= ${param(filters.from.toISOString())}`);
+    if (lo !== undefined) conditions.push(`occurred_at >= ${param(new Date(lo).toISOString())}`);
+    if (below !== undefined) conditions.push(`occurred_at < ${param(new Date(below).toISOString())}`);
     if (filters.to !== undefined) conditions.push(`occurred_at < ${param(filters.to.toISOString())}`);
     if (after) {
       const at = param(after.occurredAt);

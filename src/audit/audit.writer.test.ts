@@ -5,7 +5,7 @@ import { freshDatabase, type TestDatabase } from '../../test/helpers/database.ts
 import { createDataSource, migrate } from '../db/data-source.ts';
 import { CreateAuditEvents1763769600500 } from '../../migrations/1763769600500-CreateAuditEvents.ts';
 import type { Logger } from '../logger.ts';
-import type { AuditEventInput } from './audit-event.ts';
+import { eventIdTime, type AuditEventInput } from './audit-event.ts';
 import { AuditWriter } from './audit.writer.ts';
 import { partitionName, utcDay } from './audit.repository.ts';
 
@@ -74,6 +74,8 @@ describe('AuditWriter', () => {
     const writer = new AuditWriter(ds, logger, { maxBatch: 50, flushIntervalMs: 5 });
     const written = await Promise.all(Array.from({ length: 200 }, (_, i) => writer.write(event({ details: { tag: 'batched', i } }))));
     expect(new Set(written.map((e) => e.eventId)).size).toBe(200);
+    // Event ids are UUIDv7 carrying the event's millisecond.
+    for (const e of written) expect(eventIdTime(e.eventId)).toBe(e.occurredAt.getTime());
 
     // Rows committed by one INSERT share its transaction id: 200 events, 4 statements of 50.
     const rows: { event_id: string; xmin: string }[] = await tagged('batched');

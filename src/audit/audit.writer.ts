@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { redactString, type Logger } from '../logger.ts';
-import { AUDIT_ACTIONS, AUDIT_ACTOR_TYPES, AUDIT_OUTCOMES, type AuditEvent, type AuditEventInput } from './audit-event.ts';
+import { AUDIT_ACTIONS, AUDIT_ACTOR_TYPES, AUDIT_OUTCOMES, newEventId, type AuditEvent, type AuditEventInput } from './audit-event.ts';
 import { AuditRepository, utcDay } from './audit.repository.ts';
 
 // Durable, batched audit writes (group commit). write() resolves only once the INSERT holding
@@ -124,7 +123,8 @@ export class AuditWriter {
     if (this.#closed) return Promise.reject(new Error('the audit writer is closed'));
     let event: AuditEvent;
     try {
-      event = prepare(input, randomUUID(), this.#now());
+      const occurredAt = this.#now();
+      event = prepare(input, newEventId(occurredAt), occurredAt);
     } catch (err) {
       return Promise.reject(err);
     }

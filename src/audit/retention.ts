@@ -61,6 +61,7 @@ export class AuditMaintenance {
   }
 
   start(): void {
+    if (this.#timer) return;
     const runLogged = () => {
       this.run().catch((err) => this.#logger.error('audit maintenance failed; it will run again', { err }));
     };
@@ -74,6 +75,7 @@ export class AuditMaintenance {
   async stop(): Promise<void> {
     clearTimeout(this.#firstRun);
     clearInterval(this.#timer);
+    this.#timer = undefined;
     await this.#running?.catch(() => {});
   }
 

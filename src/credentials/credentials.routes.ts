@@ -3,11 +3,18 @@ import type { Context } from 'koa';
 import { requireScope } from '../http/auth.ts';
 import { validateBody, validateQuery } from '../http/validate.ts';
 import type { Services } from '../http/services.ts';
+import { managementEvent } from '../audit/audit.recorder.ts';
 import { presentCredential } from './credentials.presenter.ts';
 
-export function credentialsRoutes(router: Router, { credentials }: Services): void {
+export function credentialsRoutes(router: Router, { credentials, auditWriter }: Services): void {
+  const target = (id: string) => ({ type: 'credential', id });
+
   router.post('/agents/:agentId/credentials', requireScope('agents:write'), validateBody('CreateCredentialRequest', { optional: true }), async (ctx: Context) => {
-    const { credential, secret } = await credentials.create(ctx.state.actor.orgId, ctx.params.agentId, ctx.state.input);
+    const { agentId } = ctx.params;
+    const { credential, secret } = await credentials.create(ctx.state.actor.orgId, agentId, ctx.state.input);
+    await auditWriter.write(
+      managementEvent(ctx, 'credential.created', target(credential.id), { expiresAt: credential.expiresAt?.toISOString() ?? null }, { agentId }),
+    );
     ctx.status = 201;
     ctx.body = presentCredential(credential, { secret });
   });
@@ -23,13 +30,19 @@ export function credentialsRoutes(router: Router, { credentials }: Services): vo
     requireScope('agents:write'),
     validateBody('RotateCredentialRequest', { optional: true }),
     async (ctx: Context) => {
-      const { credential, secret } = await credentials.rotate(ctx.state.actor.orgId, ctx.params.agentId, ctx.params.credentialId, ctx.state.input);
+      const { agentId, credentialId } = ctx.params;
+      const { credential, secret } = await credentials.rotate(ctx.state.actor.orgId, agentId, credentialId, ctx.state.input);
+      await auditWriter.write(
+        managementEvent(ctx, 'credential.rotated', target(credentialId), { gracePeriodSeconds: ctx.state.input.gracePeriodSeconds ?? 0 }, { agentId }),
+      );
       ctx.body = presentCredential(credential, { secret });
     },
   );
 
   router.delete('/agents/:agentId/credentials/:credentialId', requireScope('agents:write'), async (ctx: Context) => {
-    await credentials.revoke(ctx.state.actor.orgId, ctx.params.agentId, ctx.params.credentialId);
+    const { agentId, credentialId } = ctx.params;
+    const changed = await credentials.revoke(ctx.state.actor.orgId, agentId, credentialId);
+    await auditWriter.write(managementEvent(ctx, 'credential.revoked', target(credentialId), { alreadyRevoked: !changed }, { agentId }));
     ctx.status = 204;
   });
 }

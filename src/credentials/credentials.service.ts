@@ -114,14 +114,14 @@ export class CredentialsService {
     return { secret, credential: { ...current, ...changes } };
   }
 
-  /** Revokes a credential; revoking one that is already revoked changes nothing. */
-  async revoke(orgId: string, agentId: string, credentialId: string): Promise<void> {
+  /** Revokes a credential; revoking one that is already revoked changes nothing (and answers false). */
+  async revoke(orgId: string, agentId: string, credentialId: string): Promise<boolean> {
     if (!(await this.#agents.findInOrg(orgId, agentId))) throw new NotFound(`agent ${agentId} not found`);
     const credential = await this.#existing(orgId, agentId, credentialId);
-    if (credential.status !== 'revoked') {
-      await this.#repo.update(orgId, credentialId, { status: 'revoked', revokedAt: new Date(), previousSecretHash: null, previousExpiresAt: null });
-    }
     this.memory.forgetCredential(credentialId);
+    if (credential.status === 'revoked') return false;
+    await this.#repo.update(orgId, credentialId, { status: 'revoked', revokedAt: new Date(), previousSecretHash: null, previousExpiresAt: null });
+    return true;
   }
 
   /**
@@ -156,8 +156,9 @@ export class CredentialsService {
     return { ok: false, reason: 'bad_secret' };
   }
 
-  async revokeAllOfAgent(orgId: string, agentId: string, manager?: EntityManager): Promise<void> {
+  async revokeAllOfAgent(orgId: string, agentId: string, manager?: EntityManager): Promise<string[]> {
     const ids = await this.#repo.revokeAllOfAgent(orgId, agentId, new Date(), manager);
     for (const id of ids) this.memory.forgetCredential(id);
+    return ids;
   }
 }

@@ -16,6 +16,11 @@ import { credentialsRoutes } from '../credentials/credentials.routes.ts';
 import { tokensRouter } from '../tokens/tokens.routes.ts';
 import { keysRoutes } from '../keys/keys.routes.ts';
 import { presentPublicKey } from '../keys/keys.presenter.ts';
+import { auditRoutes } from '../audit/audit.routes.ts';
+import { requestFacts } from '../audit/audit.recorder.ts';
+import type { AuditWriter } from '../audit/audit.writer.ts';
+import { HttpError } from './errors.ts';
+import type { Actor } from './actor.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const KID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -40,10 +45,37 @@ export interface AppDeps {
   logger: Logger;
 }
 
+/**
+ * admin.denied for a refused management request: a token that does not open the API, or a
+ * scope the caller lacks. A request without any credentials is not recorded.
+ */
+function auditDenials(writer: AuditWriter) {
+  return async function recordDenial(ctx: Koa.Context, next: Koa.Next) {
+    try {
+      await next();
+    } catch (err) {
+      if (err instanceof HttpError && (err.status === 403 || (err.status === 401 && ctx.get('authorization')))) {
+        const actor = ctx.state.actor as Actor | undefined;
+        await writer.write({
+          orgId: actor?.orgId ?? null,
+          actor: actor ? { type: 'agent', id: actor.agentId } : { type: 'anonymous', id: null },
+          action: 'admin.denied',
+          target: { type: 'route', id: `${ctx.method} ${ctx.path}`.slice(0, 300) },
+          outcome: 'failure',
+          ...requestFacts(ctx),
+          details: { status: err.status, reason: err.message },
+        });
+      }
+      throw err;
+    }
+  };
+}
+
 /** The management API's router: every route behind bearer authentication. */
 export function managementRouter({ services, verifier, rootOrgId, logger }: AppDeps): Router {
   const router = new Router({ prefix: MANAGEMENT_AUDIENCE_PATH });
   router.use(problemHandler(logger));
+  router.use(auditDenials(services.auditWriter));
   router.use(authenticate(verifier, services.config.publicUrl + MANAGEMENT_AUDIENCE_PATH, rootOrgId));
   router.use(jsonBody());
   router.param('kid', (kid, _ctx, next) => {
@@ -61,6 +93,7 @@ export function managementRouter({ services, verifier, rootOrgId, logger }: AppD
   agentsRoutes(router, services);
   credentialsRoutes(router, services);
   keysRoutes(router, services);
+  auditRoutes(router, services.audit);
   return router;
 }
 
@@ -70,7 +103,7 @@ export function createApp(deps: AppDeps): Koa {
   app.silent = true;
   const router = managementRouter(deps);
   const { tokens, agentRows, credentials } = deps.services;
-  const oauth = tokensRouter({ tokens, agents: agentRows, credentials, logger: deps.logger });
+  const oauth = tokensRouter({ tokens, agents: agentRows, credentials, logger: deps.logger, auditWriter: deps.services.auditWriter });
   app.use(requestContext(deps.logger));
   app.use(deps.providerHost.middleware());
   app.use(oauth.routes());

@@ -5,6 +5,8 @@ import type { OrgsService } from '../orgs/orgs.service.ts';
 import type { TokensService } from '../tokens/tokens.service.ts';
 import type { AgentsRepository } from '../agents/agents.repository.ts';
 import type { KeysService } from '../keys/keys.service.ts';
+import type { AuditWriter } from '../audit/audit.writer.ts';
+import type { AuditService } from '../audit/audit.service.ts';
 
 /** What the management routes call. */
 export interface Services {
@@ -16,4 +18,6 @@ export interface Services {
   /** Agents as OAuth clients, for client authentication at our OAuth endpoints. */
   agentRows: AgentsRepository;
   keys: KeysService;
+  auditWriter: AuditWriter;
+  audit: AuditService;
 }

@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AuditWriter } from '../audit/audit.writer.ts';
+import { requestFacts } from '../audit/audit.recorder.ts';
 import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../../config/index.ts';
 import type { Keyset } from '../keys/key-ring.ts';
@@ -42,6 +45,32 @@ export interface ProviderDeps {
   agents: AgentsRepository;
   credentials: CredentialsService;
   logger: Logger;
+  auditWriter: AuditWriter;
+}
+
+/** What client authentication learnt during one /token request, for its audit event. */
+interface ClientAuthNote {
+  credentialId?: string;
+  reason?: string;
+}
+
+const clientAuthNotes = new AsyncLocalStorage<ClientAuthNote>();
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The client id a /token request claimed, from the form or the Basic header (RFC 6749 §2.3.1). */
+function claimedClientId(ctx: KoaContextWithOIDC): string | null {
+  const fromForm = ctx.oidc?.params?.client_id;
+  if (typeof fromForm === 'string') return fromForm.slice(0, 200);
+  const [scheme, value] = ctx.get('authorization').split(' ');
+  if (scheme?.toLowerCase() !== 'basic' || !value) return null;
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  try {
+    return colon > 0 ? decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')).slice(0, 200) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The audiences an agent may ask for: those it was registered with, else DEFAULT_AUDIENCE. */
@@ -53,7 +82,7 @@ function agentClient(ctx: KoaContextWithOIDC): AgentClient {
   return ctx.oidc.client as unknown as AgentClient;
 }
 
-export function buildProvider({ config, keyset, agents, credentials, logger }: ProviderDeps): Provider {
+export function buildProvider({ config, keyset, agents, credentials, logger, auditWriter }: ProviderDeps): Provider {
   const cookieKey = createHash('sha256').update(`agent-idp cookies ${keyset.activeKid}`).digest('base64url');
 
   const provider = new Provider(config.publicUrl, {
@@ -161,6 +190,11 @@ export function buildProvider({ config, keyset, agents, credentials, logger }: P
   // The agent's credentials are the source of truth for its secret (see CredentialsService).
   provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientId: string }, actual: string) {
     const check = await credentials.verifySecret(this.clientId, actual);
+    const note = clientAuthNotes.getStore();
+    if (note) {
+      if (check.ok) note.credentialId = check.credentialId;
+      else note.reason = check.reason;
+    }
     return check.ok;
   };
 
@@ -169,8 +203,64 @@ export function buildProvider({ config, keyset, agents, credentials, logger }: P
     logger.error('oauth endpoint failed', { requestId: ctx.response.get('x-request-id'), route: ctx.oidc?.route, err });
   });
 
+  /** token.issued or token.denied, committed before the answer leaves; no token without its event. */
+  async function auditToken(ctx: KoaContextWithOIDC, note: ClientAuthNote): Promise<void> {
+    const client = ctx.oidc.client as unknown as AgentClient | undefined;
+    const body = ctx.body as Record<string, unknown>;
+    if (ctx.status === 200) {
+      const token = ctx.oidc.entities.ClientCredentials as unknown as { jti: string; scope?: string; resourceServer?: { audience?: string } };
+      await auditWriter.write({
+        orgId: client!.org_id,
+        actor: { type: 'client', id: client!.clientId },
+        action: 'token.issued',
+        target: { type: 'token', id: token.jti },
+        outcome: 'success',
+        ...requestFacts(ctx),
+        details: {
+          jti: token.jti,
+          scope: token.scope ?? null,
+          aud: token.resourceServer?.audience ?? null,
+          kid: keyset.activeKid,
+          credentialId: note.credentialId ?? null,
+          expiresIn: body.expires_in,
+        },
+      });
+      return;
+    }
+    const claimed = client?.clientId ?? claimedClientId(ctx);
+    let orgId = client?.org_id ?? null;
+    let reason = note.reason ?? String(body?.error ?? 'error');
+    if (body?.error === 'invalid_client' && !client && !note.reason) {
+      // The provider loads only active agents: tell an unknown client from a suspended one.
+      const agent = claimed && UUID.test(claimed) ? await agents.findForDenial(claimed) : null;
+      orgId = agent?.orgId ?? null;
+      reason = !agent ? 'unknown_client' : agent.status === 'active' ? 'invalid_client' : `agent_${agent.status}`;
+    }
+    await auditWriter.write({
+      orgId,
+      actor: { type: 'client', id: claimed },
+      action: 'token.denied',
+      target: { type: 'token', id: null },
+      outcome: 'failure',
+      ...requestFacts(ctx),
+      details: { error: body?.error ?? null, reason, scope: ctx.oidc.params?.scope ?? null, resource: ctx.oidc.params?.resource ?? null },
+      agentId: orgId ? claimed : null,
+    });
+  }
+
   provider.use(async (ctx, next) => {
-    await next();
+    const note: ClientAuthNote = {};
+    await clientAuthNotes.run(note, next);
+    if (ctx.oidc?.route === 'token' && ctx.status < 500) {
+      try {
+        await auditToken(ctx as unknown as KoaContextWithOIDC, note);
+      } catch (err) {
+        logger.error('could not record the token event; the request fails', { requestId: ctx.response.get('x-request-id'), err });
+        ctx.state.serverError = err;
+        ctx.status = 500;
+        ctx.body = { error: 'server_error', error_description: 'an unexpected error occurred' };
+      }
+    }
     if (ctx.status === 500 && toHttpError(ctx.state.serverError)?.status === 503) {
       // The database is out of reach: say so, and that trying again is right (RFC 6749 §5.2 has
       // no such code for the token endpoint; temporarily_unavailable is §4.1.2.1's).

@@ -3,11 +3,13 @@ import type { Context } from 'koa';
 import { requireScope } from '../http/auth.ts';
 import { validateBody, validateQuery } from '../http/validate.ts';
 import type { Services } from '../http/services.ts';
+import { managementEvent } from '../audit/audit.recorder.ts';
 import { presentOrg } from './orgs.presenter.ts';
 
-export function orgsRoutes(router: Router, { orgs }: Services): void {
+export function orgsRoutes(router: Router, { orgs, auditWriter }: Services): void {
   router.post('/orgs', requireScope('orgs:write', { operator: true }), validateBody('CreateOrgRequest'), async (ctx: Context) => {
     const { org, admin, adminSecret } = await orgs.create(ctx.state.input.name);
+    await auditWriter.write(managementEvent(ctx, 'org.created', { type: 'org', id: org.id }, { name: org.name, adminAgentId: admin.id }));
     ctx.status = 201;
     ctx.body = { ...presentOrg(org), admin: { agentId: admin.id, clientId: admin.id, clientSecret: adminSecret } };
   });

@@ -7,6 +7,10 @@ import { authenticateClient } from '../oauth/client-auth.ts';
 import { OAuthError, oauthErrorHandler } from '../oauth/oauth-errors.ts';
 import { readForm } from '../http/form.ts';
 import type { TokensService } from './tokens.service.ts';
+import type { AuditWriter } from '../audit/audit.writer.ts';
+import { requestFacts } from '../audit/audit.recorder.ts';
+import type { Agent } from '../agents/agent.entity.ts';
+import { decodeJwt } from 'jose';
 
 export const INTROSPECTION_PATH = '/token/introspect';
 export const REVOCATION_PATH = '/token/revoke';
@@ -16,10 +20,21 @@ export interface TokenRoutesDeps {
   agents: AgentsRepository;
   credentials: CredentialsService;
   logger: Logger;
+  auditWriter: AuditWriter;
+}
+
+/** The jti of something that looks like a JWT, for the audit target; nothing is trusted from it. */
+function jtiOf(token: string): string | null {
+  try {
+    const { jti } = decodeJwt(token);
+    return typeof jti === 'string' ? jti.slice(0, 200) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Our RFC 7662 and RFC 7009 endpoints (oidc-provider refuses JWT access tokens there). */
-export function tokensRouter({ tokens, agents, credentials, logger }: TokenRoutesDeps): Router {
+export function tokensRouter({ tokens, agents, credentials, logger, auditWriter }: TokenRoutesDeps): Router {
   const router = new Router();
   router.use(oauthErrorHandler(logger));
 
@@ -32,15 +47,37 @@ export function tokensRouter({ tokens, agents, credentials, logger }: TokenRoute
     return { caller, token };
   }
 
+  const record = (
+    ctx: Context,
+    action: 'token.introspected' | 'token.revoked',
+    caller: Agent,
+    token: string,
+    details: Record<string, unknown>,
+    agentId?: string,
+  ) =>
+    auditWriter.write({
+      orgId: caller.orgId,
+      actor: { type: 'client', id: caller.id },
+      action,
+      target: { type: 'token', id: jtiOf(token) },
+      outcome: 'success',
+      ...requestFacts(ctx),
+      details,
+      agentId,
+    });
+
   router.post(INTROSPECTION_PATH, async (ctx) => {
     const { caller, token } = await authenticatedForm(ctx);
+    const answer = await tokens.introspect(caller, token);
+    await record(ctx, 'token.introspected', caller, token, { active: answer.active }, answer.active ? answer.sub : undefined);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = await tokens.introspect(caller, token);
+    ctx.body = answer;
   });
 
   router.post(REVOCATION_PATH, async (ctx) => {
     const { caller, token } = await authenticatedForm(ctx);
-    await tokens.revoke(caller, token);
+    const revoked = await tokens.revoke(caller, token);
+    await record(ctx, 'token.revoked', caller, token, { revoked });
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 200;
     ctx.body = '';

@@ -94,8 +94,14 @@ export async function call(baseUrl: string, method: string, path: string, option
   const res = await fetch(baseUrl + path, { method, headers, body: payload });
   const text = await res.text();
   const contentType = res.headers.get('content-type') ?? '';
-  const body = /json/.test(contentType) && text ? JSON.parse(text) : text || undefined;
-  checkAgainstContract(method, path.split('?')[0], res.status, contentType, body);
+  const isJson = /^application\/([\w.-]+\+)?json/.test(contentType);
+  const body = isJson && text ? JSON.parse(text) : text || undefined;
+  if (contentType.startsWith('application/x-ndjson')) {
+    // Each line is one object of the documented schema.
+    for (const line of text.split('\n').filter(Boolean)) checkAgainstContract(method, path.split('?')[0], res.status, contentType, JSON.parse(line));
+  } else {
+    checkAgainstContract(method, path.split('?')[0], res.status, contentType, body);
+  }
   return { status: res.status, headers: res.headers, body, text };
 }
 

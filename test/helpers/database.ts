@@ -5,6 +5,34 @@ import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 // A fresh database for one test file: a new database on the PostgreSQL server of DATABASE_URL
 // (as CI runs), or an in-memory embedded PGlite when DATABASE_URL is unset.
 
+// Before a test database is dropped, every audit event the tests produced in it is scanned:
+// none may hold a client secret, a JWT, an Authorization header or a private key. Every test
+// file's database passes through here, so this covers the events of the whole suite.
+const LEAKS: [string, RegExp][] = [
+  ['a client secret', /aidp_cs_[0-9a-f]{32}_/],
+  ['a JWT', /eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}/],
+  ['an Authorization header', /\b(Basic|Bearer) [A-Za-z0-9+/=._-]{8,}|"authorization"/i],
+  ['a private key', /-----BEGIN [A-Z ]*PRIVATE KEY-----|"d"\s*:\s*"/],
+];
+
+export async function assertNoSecretsInAudit(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const exists = await client.query(`SELECT to_regclass('public.audit_events') AS t`);
+    if (!exists.rows[0].t) return 0;
+    const { rows } = await client.query(`SELECT row_to_json(e)::text AS j FROM audit_events e`);
+    for (const { j } of rows as { j: string }[]) {
+      for (const [what, pattern] of LEAKS) {
+        if (pattern.test(j)) throw new Error(`an audit event holds ${what}: ${j.slice(0, 300)}`);
+      }
+    }
+    return rows.length;
+  } finally {
+    await client.end();
+  }
+}
+
 export interface TestDatabase {
   url: string;
   embedded: boolean;
@@ -15,7 +43,17 @@ export async function freshDatabase(): Promise<TestDatabase> {
   const serverUrl = process.env.DATABASE_URL;
   if (!serverUrl) {
     const embedded = await startEmbeddedPostgres(undefined);
-    return { url: embedded.url, embedded: true, drop: () => embedded.stop() };
+    return {
+      url: embedded.url,
+      embedded: true,
+      async drop() {
+        try {
+          await assertNoSecretsInAudit(embedded.url);
+        } finally {
+          await embedded.stop();
+        }
+      },
+    };
   }
   const name = `aidp_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: serverUrl });
@@ -28,10 +66,14 @@ export async function freshDatabase(): Promise<TestDatabase> {
     url: url.toString(),
     embedded: false,
     async drop() {
-      const client = new pg.Client({ connectionString: serverUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
+      try {
+        await assertNoSecretsInAudit(url.toString());
+      } finally {
+        const client = new pg.Client({ connectionString: serverUrl });
+        await client.connect();
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await client.end();
+      }
     },
   };
 }
