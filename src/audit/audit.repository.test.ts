@@ -4,10 +4,8 @@ import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import Router from '@koa/router';
 import type { DataSource } from 'typeorm';
-import { freshDatabase, type TestDatabase } from '../../test/helpers/database.ts';
+import { migratedDatabase, type TestDatabase } from '../../test/helpers/database.ts';
 import { checkAgainstContract } from '../../test/helpers/api.ts';
-import { createDataSource, migrate } from '../db/data-source.ts';
-import { CreateAuditEvents1763769600500 } from '../../migrations/1763769600500-CreateAuditEvents.ts';
 import type { Logger } from '../logger.ts';
 import { HttpError, NotFound, ValidationFailed } from '../http/errors.ts';
 import { problemHandler } from '../http/problem.ts';
@@ -32,16 +30,7 @@ let service: AuditService;
 let clock = new Date();
 
 beforeAll(async () => {
-  db = await freshDatabase();
-  ds = createDataSource(db.url, db.embedded ? 1 : 4);
-  await ds.initialize();
-  await migrate(ds);
-  // Until migrations/index.ts lists the audit migration, run it here.
-  const [{ table }] = await ds.query(`SELECT to_regclass('audit_events') AS table`);
-  if (!table) {
-    const runner = ds.createQueryRunner();
-    await new CreateAuditEvents1763769600500().up(runner).finally(() => runner.release());
-  }
+  ({ db, ds } = await migratedDatabase());
   writer = new AuditWriter(ds, quiet, { now: () => clock });
   repo = new AuditRepository(ds);
   service = new AuditService(ds, { retentionDays: 90 });

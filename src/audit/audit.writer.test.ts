@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
-import { freshDatabase, type TestDatabase } from '../../test/helpers/database.ts';
-import { createDataSource, migrate } from '../db/data-source.ts';
-import { CreateAuditEvents1763769600500 } from '../../migrations/1763769600500-CreateAuditEvents.ts';
+import { migratedDatabase, type TestDatabase } from '../../test/helpers/database.ts';
 import type { Logger } from '../logger.ts';
 import { eventIdTime, type AuditEventInput } from './audit-event.ts';
 import { AuditWriter } from './audit.writer.ts';
@@ -22,16 +20,7 @@ const logger: Logger = {
 };
 
 beforeAll(async () => {
-  db = await freshDatabase();
-  ds = createDataSource(db.url, db.embedded ? 1 : 4);
-  await ds.initialize();
-  await migrate(ds);
-  // Until migrations/index.ts lists the audit migration, run it here.
-  const [{ table }] = await ds.query(`SELECT to_regclass('audit_events') AS table`);
-  if (!table) {
-    const runner = ds.createQueryRunner();
-    await new CreateAuditEvents1763769600500().up(runner).finally(() => runner.release());
-  }
+  ({ db, ds } = await migratedDatabase());
 });
 afterAll(async () => {
   await ds?.destroy();

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import type { DataSource } from 'typeorm';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { createDataSource, migrate } from '../../src/db/data-source.ts';
 
 // A fresh database for one test file: a new database on the PostgreSQL server of DATABASE_URL
 // (as CI runs), or an in-memory embedded PGlite when DATABASE_URL is unset.
@@ -76,4 +78,13 @@ export async function freshDatabase(): Promise<TestDatabase> {
       }
     },
   };
+}
+
+/** A fresh database, migrated, behind a data source of our own (repository-level tests). */
+export async function migratedDatabase(): Promise<{ db: TestDatabase; ds: DataSource }> {
+  const db = await freshDatabase();
+  const ds = createDataSource(db.url, db.embedded ? 1 : 4);
+  await ds.initialize();
+  await migrate(ds);
+  return { db, ds };
 }
