@@ -79,10 +79,12 @@ describe('the audit log', () => {
     expect(of('credential.revoked').map((e) => e.target.id)).toContain(second.credentialId);
     expect(of('token.issued').find((e) => e.target.id === jti)).toMatchObject({
       actor: { type: 'client', id: agentId },
+      requestId: expect.stringMatching(/^[0-9a-f-]{36}$/),
       details: { jti, scope: 'orders:read', aud: 'https://orders.example', credentialId: credential.credentialId, kid: expect.any(String) },
     });
     const reasons = of('token.denied').filter((e) => e.actor.id === agentId).map((e) => e.details.reason);
     expect(reasons).toEqual(expect.arrayContaining(['invalid_scope', 'bad_secret', 'credential_revoked', 'agent_decommissioned']));
+    expect(of('token.denied').every((e) => typeof e.requestId === 'string')).toBe(true);
     expect(of('token.introspected')[0]).toMatchObject({ actor: { type: 'client', id: rs.clientId }, target: { type: 'token', id: jti }, details: { active: true } });
     expect(of('token.revoked')[0]).toMatchObject({ actor: { type: 'client', id: agentId }, target: { type: 'token', id: jti }, details: { revoked: true } });
     expect(of('admin.denied')[0]).toMatchObject({ actor: by, outcome: 'failure', target: { type: 'route', id: 'GET /api/v1/orgs' }, requestId: denied.headers.get('x-request-id') });

@@ -7,7 +7,8 @@ import type { Actor } from '../http/actor.ts';
 
 export function requestFacts(ctx: Context): Pick<AuditEventInput, 'requestId' | 'ip' | 'userAgent'> {
   return {
-    requestId: (ctx.state.requestId as string | undefined) ?? null,
+    // oidc-provider's own Koa context has no state of ours; the header set before it is the same id.
+    requestId: (ctx.state.requestId as string | undefined) ?? (ctx.response.get('x-request-id') || null),
     ip: ctx.ip || null,
     userAgent: ctx.get('user-agent').slice(0, 512) || null,
   };
