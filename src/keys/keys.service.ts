@@ -203,14 +203,16 @@ export class KeysService {
    * retired keys whose last token has expired; make sure a next key exists.
    */
   async maintain(now = new Date()): Promise<MaintenanceResult> {
-    const fresh = await this.generate(this.#config.keyAlg, 'next', now);
+    // A key pair is made only when one is needed (rarely): generating costs tens of milliseconds.
+    const fresh = () => this.generate(this.#config.keyAlg, 'next', now);
     const result = await this.#ds.transaction(async (manager): Promise<MaintenanceResult> => {
       if (!(await this.#repo.tryLock(manager))) return { ran: false, removed: [] };
       const out: MaintenanceResult = { ran: true, removed: [] };
       let keys = await this.#repo.all(manager);
       if (!keys.some((k) => k.status === 'next')) {
-        await this.#repo.insert(fresh, manager);
-        out.createdNext = fresh.kid;
+        const next = await fresh();
+        await this.#repo.insert(next, manager);
+        out.createdNext = next.kid;
         keys = await this.#repo.all(manager);
       }
       const active = keys.find((k) => k.status === 'active');
@@ -218,7 +220,7 @@ export class KeysService {
       const rotationDue = !active || active.activatedAt!.getTime() + this.#config.keyRotationDays * 86_400_000 <= now.getTime();
       const nextPublishedLongEnough = next.createdAt.getTime() + JWKS_MAX_AGE_SECONDS * 1000 <= now.getTime();
       if (rotationDue && nextPublishedLongEnough && !out.createdNext) {
-        const rotated = await this.#rotateIn(manager, fresh, now);
+        const rotated = await this.#rotateIn(manager, await fresh(), now);
         out.rotated = { retired: rotated.retired?.kid ?? null, active: rotated.active.kid, next: rotated.next.kid };
       }
       const ttl = await this.#repo.longestTokenTtl(this.#config.accessTokenTtlSeconds, manager);
