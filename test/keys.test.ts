@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, importSPKI } from 'jose';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { api, call } from './helpers/api.ts';
@@ -257,6 +258,29 @@ describe('two instances on one database', () => {
     expect(elapsed).toBeLessThan(2000);
     expect(sent).toBeGreaterThan(10);
     expect(failures).toEqual([]);
+  });
+
+  (process.env.DATABASE_URL ? it : it.skip)('keeps in step when its LISTEN connection is cut: polling covers until it is back', async () => {
+    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await admin.connect();
+    try {
+      const dbName = new URL(t.db.url).pathname.slice(1);
+      const cut = await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'agent-idp-keys-listener'`,
+        [dbName],
+      );
+      expect(cut.rowCount).toBe(2);
+      const rotated = (await operator.post('/api/v1/keys/rotate')).body;
+      const a = await freshAgent();
+      const seen = await within(2000, async () => {
+        const token = (await requestToken({ url: replica.url }, a.clientId, a.clientSecret)).body.access_token;
+        return decodeProtectedHeader(token).kid === rotated.active.kid;
+      });
+      expect(seen).toBe(true);
+      expect(replica.logs.some((l) => l.includes('lost the LISTEN connection'))).toBe(true);
+    } finally {
+      await admin.end();
+    }
   });
 
   it('a key revoked through one is refused by the other\'s introspection at once', async () => {
