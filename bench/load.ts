@@ -1,0 +1,108 @@
+import autocannon from 'autocannon';
+import type { Request } from 'autocannon';
+import { newHistogram, processCpuMs, processRssMb, record, type LoadJob, type LoadMessage, type LoadResult, type RssSample } from './lib.ts';
+
+// The load generator: one job (sent by bench/run.ts over IPC), driven with autocannon from this
+// process, which the harness pins to a core of its own. An unmeasured warm-up, then the
+// measurement, around which the server's CPU time is read from /proc; its RSS is sampled
+// during it. Latencies are recorded here from every response (any status), in fractions of a
+// millisecond.
+
+function send(message: LoadMessage): void {
+  if (process.connected) process.send!(message);
+}
+
+// The harness went away (interrupted): stop at once.
+process.on('disconnect', () => process.exit(0));
+
+function requestsOf(job: LoadJob): Request[] {
+  const counters = new Map<string, number>();
+  return job.requests.map((template) => {
+    const request: Request = { method: template.method, path: template.path, headers: template.headers ?? {}, body: template.body };
+    const pool = template.pool === undefined ? undefined : job.pools?.[template.pool];
+    if (template.pool !== undefined) {
+      if (!pool || pool.length === 0) throw new Error(`no pool ${template.pool}`);
+      const name = template.pool;
+      // Shared by every connection: each request takes the pool's next entry.
+      request.setupRequest = (req) => {
+        const n = counters.get(name) ?? 0;
+        counters.set(name, n + 1);
+        const entry = pool[n % pool.length];
+        return { ...req, headers: { ...req.headers, ...entry.headers }, body: entry.body ?? req.body };
+      };
+    }
+    return request;
+  });
+}
+
+function run(job: LoadJob, requests: Request[], seconds: number, amount: number | undefined, onResponse?: (ms: number) => void) {
+  return new Promise<{ result: import('autocannon').Result; elapsedS: number }>((resolve, reject) => {
+    const started = performance.now();
+    const instance = autocannon(
+      {
+        url: job.url,
+        connections: amount === undefined ? job.connections : Math.min(job.connections, amount),
+        // With an amount, autocannon ignores the duration: we stop it ourselves.
+        ...(amount === undefined ? { duration: seconds } : { amount }),
+        timeout: job.timeoutSeconds ?? 30,
+        requests,
+      },
+      (err, result) => {
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve({ result, elapsedS: (performance.now() - started) / 1000 });
+      },
+    );
+    const timer = amount === undefined ? undefined : setTimeout(() => instance.stop(), seconds * 1000);
+    if (onResponse) instance.on('response', (_client, _status, _bytes, ms) => onResponse(ms));
+  });
+}
+
+async function execute(job: LoadJob): Promise<LoadResult> {
+  const requests = requestsOf(job);
+  if (job.warmup > 0) await run(job, requests, job.warmup, undefined);
+
+  const latency = newHistogram();
+
+  const rss: RssSample[] = [];
+  const t0 = performance.now();
+  const sample = () => {
+    const mb = processRssMb(job.serverPid);
+    if (mb !== undefined) rss.push({ t: Math.round((performance.now() - t0) / 100) / 10, rssMb: Math.round(mb * 10) / 10 });
+  };
+  send({ type: 'measure-start' });
+  const cpuBefore = processCpuMs(job.serverPid);
+  const ownBefore = process.cpuUsage();
+  sample();
+  const sampler = setInterval(sample, (job.sampleEvery ?? 1) * 1000);
+  const { result, elapsedS } = await run(job, requests, job.duration, job.amount, (ms) => record(latency, ms));
+  clearInterval(sampler);
+  const cpuAfter = processCpuMs(job.serverPid);
+  const own = process.cpuUsage(ownBefore);
+  sample();
+
+  const statusCodes: Record<string, number> = {};
+  for (const [code, { count: n }] of Object.entries(result.statusCodeStats)) statusCodes[code] = n;
+  const total = Object.values(statusCodes).reduce((a, b) => a + b, 0);
+  return {
+    durationS: elapsedS,
+    requests: total,
+    latency,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCodes,
+    serverCpuMs: cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore,
+    rss,
+    loadCpuMs: (own.user + own.system) / 1000,
+  };
+}
+
+process.once('message', (job: LoadJob) => {
+  execute(job)
+    .then((result) => send({ type: 'result', result }))
+    .catch((err: Error) => send({ type: 'error', message: err.stack ?? err.message }))
+    .finally(() => {
+      if (process.connected) process.disconnect();
+    });
+});
