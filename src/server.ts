@@ -115,6 +115,10 @@ export async function createIdp(
     });
 
     let server: Server | undefined;
+    // Requests still being handled: the database closes only once they are done, even when
+    // their client has gone away (its connection closed, the handler still running).
+    let inFlight = 0;
+    let whenIdle: (() => void) | undefined;
     return {
       app,
       config,
@@ -127,7 +131,13 @@ export async function createIdp(
       auditWriter,
       auditMaintenance: maintenance,
       listen(port = config.port, host = config.host) {
-        server = createServer(app.callback());
+        const handle = app.callback();
+        server = createServer((req, res) => {
+          inFlight++;
+          void (handle(req, res) as unknown as Promise<void>).finally(() => {
+            if (--inFlight === 0) whenIdle?.();
+          });
+        });
         server.keepAliveTimeout = 65_000;
         return new Promise((resolve, reject) => {
           server!.once('error', reject);
@@ -148,6 +158,12 @@ export async function createIdp(
           const force = setTimeout(() => server!.closeAllConnections(), 10_000);
           await closed;
           clearTimeout(force);
+          if (inFlight > 0) {
+            await new Promise<void>((resolve) => {
+              whenIdle = resolve;
+              setTimeout(resolve, 10_000).unref();
+            });
+          }
         }
         // Every event of a request that was answered is committed already; this flushes the rest.
         await auditWriter.close();

@@ -3,6 +3,43 @@ import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialE
 import { AgentEntity, type Agent, type AgentStatus } from './agent.entity.ts';
 import { offsetOf, type PageRequest } from '../http/pagination.ts';
 
+interface AgentRow {
+  id: string;
+  org_id: string;
+  name: string;
+  description: string | null;
+  owner: string | null;
+  status: Agent['status'];
+  scopes: string[];
+  audiences: string[];
+  metadata: Record<string, unknown>;
+  access_token_ttl_seconds: number | null;
+  created_at: Date;
+  updated_at: Date;
+  decommissioned_at: Date | null;
+}
+
+const AGENT_COLUMNS =
+  'id, org_id, name, description, owner, status, scopes, audiences, metadata, access_token_ttl_seconds, created_at, updated_at, decommissioned_at';
+
+function agentFromRow(row: AgentRow): Agent {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    name: row.name,
+    description: row.description,
+    owner: row.owner,
+    status: row.status,
+    scopes: row.scopes,
+    audiences: row.audiences,
+    metadata: row.metadata,
+    accessTokenTtlSeconds: row.access_token_ttl_seconds,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    decommissionedAt: row.decommissioned_at,
+  };
+}
+
 // Every query on tenant data takes the org id and puts it in the WHERE; the one exception,
 // findActive, serves the OAuth engine, which knows a client only by its globally unique id.
 export class AgentsRepository {
@@ -25,9 +62,13 @@ export class AgentsRepository {
     return this.#repo(manager).findOneBy({ orgId, id });
   }
 
-  /** The agent as an OAuth client: only an active agent can authenticate. */
+  /**
+   * The agent as an OAuth client: only an active agent can authenticate. On the hot path of
+   * /token and introspection, so plain SQL: TypeORM's query building cost more than the query.
+   */
   async findActive(id: string): Promise<Agent | null> {
-    return this.#repo().findOneBy({ id, status: 'active' });
+    const rows: AgentRow[] = await this.#ds.query(`SELECT ${AGENT_COLUMNS} FROM agents WHERE id = $1 AND status = 'active'`, [id]);
+    return rows.length ? agentFromRow(rows[0]) : null;
   }
 
   /** Any agent by id, whatever its state: to tell why a client could not authenticate (audit). */

@@ -23,9 +23,32 @@ export class CredentialsRepository {
     return this.#repo(manager).findOneBy({ orgId, agentId, id });
   }
 
-  /** The credential a client secret names, whatever its state (client authentication knows only the client id). */
+  /**
+   * The credential a client secret names, whatever its state (client authentication knows only
+   * the client id). On the hot path of every client authentication: plain SQL.
+   */
   async findOfAgent(agentId: string, id: string): Promise<Credential | null> {
-    return this.#repo().findOneBy({ agentId, id });
+    const rows = await this.#ds.query(
+      `SELECT id, agent_id, org_id, secret_hash, previous_secret_hash, previous_expires_at, status, created_at, expires_at, rotated_at, revoked_at
+         FROM credentials WHERE id = $1 AND agent_id = $2`,
+      [id, agentId],
+    );
+    const r = rows[0];
+    return r
+      ? {
+          id: r.id,
+          agentId: r.agent_id,
+          orgId: r.org_id,
+          secretHash: r.secret_hash,
+          previousSecretHash: r.previous_secret_hash,
+          previousExpiresAt: r.previous_expires_at,
+          status: r.status,
+          createdAt: r.created_at,
+          expiresAt: r.expires_at,
+          rotatedAt: r.rotated_at,
+          revokedAt: r.revoked_at,
+        }
+      : null;
   }
 
   async list(orgId: string, agentId: string, status: CredentialFilter | undefined, page: PageRequest) {

@@ -18,7 +18,8 @@ export class SecretMemory {
   readonly #maxEntries: number;
   readonly #now: () => number;
 
-  constructor(ttlSeconds: number, maxEntries = 10_000, now: () => number = Date.now) {
+  // 50,000 entries of about 200 bytes: ~10 MB, room for that many agents asking every minute.
+  constructor(ttlSeconds: number, maxEntries = 50_000, now: () => number = Date.now) {
     this.#ttlMs = ttlSeconds * 1000;
     this.#maxEntries = maxEntries;
     this.#now = now;
@@ -32,13 +33,16 @@ export class SecretMemory {
       this.#entries.delete(digest);
       return undefined;
     }
+    // Least recently used goes first: a hit moves the entry to the end of the Map's order.
+    this.#entries.delete(digest);
+    this.#entries.set(digest, entry);
     return entry.hash;
   }
 
   remember(digest: string, credentialId: string, hash: string): void {
     if (this.#ttlMs <= 0) return;
     if (this.#entries.size >= this.#maxEntries) {
-      // Oldest first: Map keeps insertion order.
+      // Least recently used first: Map keeps insertion order, and recall re-inserts.
       const oldest = this.#entries.keys().next().value;
       if (oldest !== undefined) this.#entries.delete(oldest);
     }

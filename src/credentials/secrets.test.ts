@@ -56,3 +56,15 @@ describe('SecretMemory', () => {
     expect(memory.recall('a', 'c1')).toBeUndefined();
   });
 });
+
+describe('SecretMemory eviction', () => {
+  it('evicts the least recently used entry, not a busy one', () => {
+    const memory = new SecretMemory(60, 2);
+    memory.remember('busy', 'c1', 'h');
+    memory.remember('idle', 'c2', 'h');
+    expect(memory.recall('busy', 'c1')).toBe('h');
+    memory.remember('new', 'c3', 'h');
+    expect(memory.recall('busy', 'c1')).toBe('h');
+    expect(memory.recall('idle', 'c2')).toBeUndefined();
+  });
+});

@@ -248,6 +248,7 @@ export function buildProvider({ config, keyset, agents, credentials, logger, aud
     });
   }
 
+  let jwksEtag: string | undefined;
   provider.use(async (ctx, next) => {
     const note: ClientAuthNote = {};
     await clientAuthNotes.run(note, next);
@@ -271,7 +272,9 @@ export function buildProvider({ config, keyset, agents, credentials, logger, aud
     }
     if (ctx.oidc?.route === 'jwks') {
       ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
-      const etag = `"${createHash('sha256').update(JSON.stringify(ctx.body)).digest('base64url')}"`;
+      // The key set of a Provider never changes: hash it once.
+      jwksEtag ??= `"${createHash('sha256').update(JSON.stringify(ctx.body)).digest('base64url')}"`;
+      const etag = jwksEtag;
       ctx.set('ETag', etag);
       // RFC 9110 §13.1.2, compared directly: Koa's ctx.fresh also refuses when the request says
       // Cache-Control: no-cache, which fetch() adds to every conditional request.
