@@ -120,6 +120,18 @@ describe('POST /token/introspect', () => {
     expect(both.body.error).toBe('invalid_request');
   });
 
+  it('refuses a body that is not a form, a huge one and repeated parameters, with invalid_request', async () => {
+    const a = await agentToken();
+    const auth = { authorization: `Basic ${Buffer.from(`${a.clientId}:${a.clientSecret}`).toString('base64')}` };
+    const json = await call(t.url, 'POST', '/token/introspect', { raw: { contentType: 'application/json', data: JSON.stringify({ token: a.token }) }, headers: auth });
+    const huge = await call(t.url, 'POST', '/token/introspect', { raw: { contentType: 'application/x-www-form-urlencoded', data: `token=${'x'.repeat(70 * 1024)}` }, headers: auth });
+    const twice = await call(t.url, 'POST', '/token/introspect', { raw: { contentType: 'application/x-www-form-urlencoded', data: `token=${a.token}&token=${a.token}` }, headers: auth });
+    for (const res of [json, huge, twice]) {
+      expect(res.status).toBe(400);
+      expect(res.body.error).toBe('invalid_request');
+    }
+  });
+
   it('shows a stranger nothing, and a resource server of the same org everything', async () => {
     const a = await agentToken();
     const stranger = await agentWithSecret(t, org.token);

@@ -9,9 +9,10 @@ function isJsonType(contentType: string | undefined): boolean {
   return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
 }
 
-async function readBody(ctx: Context, limit: number): Promise<Buffer> {
+/** The raw request body, at most `limit` bytes; past that, `tooLarge()` is thrown. */
+export async function readBody(ctx: Context, limit: number, tooLarge: () => Error = () => new PayloadTooLarge(limit)): Promise<Buffer> {
   const declared = Number(ctx.get('content-length') || 0);
-  if (declared > limit) throw new PayloadTooLarge(limit);
+  if (declared > limit) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req) {
@@ -19,7 +20,7 @@ async function readBody(ctx: Context, limit: number): Promise<Buffer> {
     if (size > limit) {
       // Stop reading; the connection is closed after the answer so the rest is not parsed.
       ctx.set('Connection', 'close');
-      throw new PayloadTooLarge(limit);
+      throw tooLarge();
     }
     chunks.push(chunk as Buffer);
   }

@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import { OAuthError } from '../oauth/oauth-errors.ts';
+import { readBody } from './body.ts';
 
 const FORM_LIMIT_BYTES = 64 * 1024;
 
@@ -9,20 +10,8 @@ export async function readForm(ctx: Context): Promise<URLSearchParams> {
   if (type !== 'application/x-www-form-urlencoded') {
     throw new OAuthError(400, 'invalid_request', 'the request body must be application/x-www-form-urlencoded');
   }
-  if (Number(ctx.get('content-length') || 0) > FORM_LIMIT_BYTES) {
-    throw new OAuthError(400, 'invalid_request', 'the request body is too large');
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > FORM_LIMIT_BYTES) {
-      ctx.set('Connection', 'close');
-      throw new OAuthError(400, 'invalid_request', 'the request body is too large');
-    }
-    chunks.push(chunk as Buffer);
-  }
-  const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  const body = await readBody(ctx, FORM_LIMIT_BYTES, () => new OAuthError(400, 'invalid_request', 'the request body is too large'));
+  const form = new URLSearchParams(body.toString('utf8'));
   for (const name of new Set(form.keys())) {
     // RFC 6749 §3.2: parameters must not be included more than once.
     if (form.getAll(name).length > 1) throw new OAuthError(400, 'invalid_request', `parameter ${name} must only be provided once`);
