@@ -4,6 +4,40 @@ import { offsetOf, type PageRequest } from '../http/pagination.ts';
 
 export type CredentialFilter = 'active' | 'revoked' | 'expired';
 
+/** The columns of a credential as plain SQL reads them (hot paths), and their mapping. */
+export const CREDENTIAL_COLUMNS =
+  'id, agent_id, org_id, secret_hash, previous_secret_hash, previous_expires_at, status, created_at, expires_at, rotated_at, revoked_at';
+
+export interface CredentialRow {
+  id: string;
+  agent_id: string;
+  org_id: string;
+  secret_hash: string;
+  previous_secret_hash: string | null;
+  previous_expires_at: Date | null;
+  status: Credential['status'];
+  created_at: Date;
+  expires_at: Date | null;
+  rotated_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export function credentialFromRow(r: CredentialRow): Credential {
+  return {
+    id: r.id,
+    agentId: r.agent_id,
+    orgId: r.org_id,
+    secretHash: r.secret_hash,
+    previousSecretHash: r.previous_secret_hash,
+    previousExpiresAt: r.previous_expires_at,
+    status: r.status,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    rotatedAt: r.rotated_at,
+    revokedAt: r.revoked_at,
+  };
+}
+
 export class CredentialsRepository {
   readonly #ds: DataSource;
 
@@ -28,27 +62,8 @@ export class CredentialsRepository {
    * the client id). On the hot path of every client authentication: plain SQL.
    */
   async findOfAgent(agentId: string, id: string): Promise<Credential | null> {
-    const rows = await this.#ds.query(
-      `SELECT id, agent_id, org_id, secret_hash, previous_secret_hash, previous_expires_at, status, created_at, expires_at, rotated_at, revoked_at
-         FROM credentials WHERE id = $1 AND agent_id = $2`,
-      [id, agentId],
-    );
-    const r = rows[0];
-    return r
-      ? {
-          id: r.id,
-          agentId: r.agent_id,
-          orgId: r.org_id,
-          secretHash: r.secret_hash,
-          previousSecretHash: r.previous_secret_hash,
-          previousExpiresAt: r.previous_expires_at,
-          status: r.status,
-          createdAt: r.created_at,
-          expiresAt: r.expires_at,
-          rotatedAt: r.rotated_at,
-          revokedAt: r.revoked_at,
-        }
-      : null;
+    const rows: CredentialRow[] = await this.#ds.query(`SELECT ${CREDENTIAL_COLUMNS} FROM credentials WHERE id = $1 AND agent_id = $2`, [id, agentId]);
+    return rows.length ? credentialFromRow(rows[0]) : null;
   }
 
   async list(orgId: string, agentId: string, status: CredentialFilter | undefined, page: PageRequest) {

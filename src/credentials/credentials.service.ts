@@ -129,10 +129,14 @@ export class CredentialsService {
    * the current secret (the secret names its credential), a second only for a secret replaced
    * by a rotation still in its grace period; none when the secret was verified moments ago.
    */
-  async verifySecret(agentId: string, secret: string): Promise<SecretCheck> {
+  async verifySecret(agentId: string, secret: string, prefetched?: Credential | null): Promise<SecretCheck> {
     const credentialId = credentialIdOf(secret);
     if (!credentialId) return { ok: false, reason: 'malformed_secret' };
-    const credential = await this.#repo.findOfAgent(agentId, credentialId);
+    // `prefetched`: the row read with the agent in the same query (AgentsRepository.findActiveWithCredential).
+    const credential =
+      prefetched !== undefined && (prefetched === null || (prefetched.id === credentialId && prefetched.agentId === agentId))
+        ? prefetched
+        : await this.#repo.findOfAgent(agentId, credentialId);
     if (!credential) return { ok: false, reason: 'unknown_credential' };
     if (credential.status === 'revoked') return { ok: false, reason: 'credential_revoked' };
     if (credential.expiresAt && credential.expiresAt.getTime() <= Date.now()) return { ok: false, reason: 'credential_expired' };

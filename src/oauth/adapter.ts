@@ -1,4 +1,6 @@
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { Provider, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { clientAuthNotes, presentedSecret } from './client-auth-note.ts';
+import { credentialIdOf } from '../credentials/secrets.ts';
 import type { AgentsRepository } from '../agents/agents.repository.ts';
 import { clientMetadataOf } from './clients.ts';
 
@@ -22,8 +24,13 @@ export function adapterFactory(agents: AgentsRepository) {
       if (this.model !== 'Client') return undefined;
       // Only an active agent loads: suspended and decommissioned agents cannot authenticate.
       if (!UUID.test(id)) return undefined;
-      const agent = await agents.findActive(id);
-      return agent ? (clientMetadataOf(agent) as unknown as AdapterPayload) : undefined;
+      // The credential the presented secret names comes in the same query, for the secret check.
+      const secret = presentedSecret(Provider.ctx);
+      const credentialId = secret === undefined ? undefined : credentialIdOf(secret);
+      const found = await agents.findActiveWithCredential(id, credentialId);
+      const note = clientAuthNotes.getStore();
+      if (note && found) note.prefetched = { agentId: id, credentialId, credential: found.credential };
+      return found ? (clientMetadataOf(found.agent) as unknown as AdapterPayload) : undefined;
     }
 
     async upsert(): Promise<void> {

@@ -3,6 +3,7 @@ import type { AgentsRepository } from '../agents/agents.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import type { Agent } from '../agents/agent.entity.ts';
 import { OAuthError } from './oauth-errors.ts';
+import { credentialIdOf } from '../credentials/secrets.ts';
 
 // Client authentication for our own OAuth endpoints (introspection, revocation), with the same
 // rules as oidc-provider applies at /token: client_secret_basic or client_secret_post (never
@@ -56,10 +57,11 @@ export async function authenticateClient(
   credentials: CredentialsService,
 ): Promise<Agent> {
   const { clientId, clientSecret } = credentialsFrom(ctx, form);
-  const agent = UUID.test(clientId) ? await agents.findActive(clientId) : null;
+  // The agent and the credential its secret names, in one query.
+  const found = UUID.test(clientId) ? await agents.findActiveWithCredential(clientId, credentialIdOf(clientSecret)) : null;
   // One answer for an unknown client, a suspended one and a wrong secret (RFC 6749 §5.2).
-  if (!agent || !(await credentials.verifySecret(agent.id, clientSecret)).ok) {
+  if (!found || !(await credentials.verifySecret(found.agent.id, clientSecret, found.credential)).ok) {
     throw new OAuthError(401, 'invalid_client', 'client authentication failed');
   }
-  return agent;
+  return found.agent;
 }

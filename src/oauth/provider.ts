@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { AuditWriter } from '../audit/audit.writer.ts';
 import { requestFacts } from '../audit/audit.recorder.ts';
 import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
@@ -9,6 +8,8 @@ import { JWKS_MAX_AGE_SECONDS } from '../keys/keys.service.ts';
 import type { AgentsRepository } from '../agents/agents.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { adapterFactory } from './adapter.ts';
+import { clientAuthNotes, claimedClientId, type ClientAuthNote } from './client-auth-note.ts';
+import { credentialIdOf } from '../credentials/secrets.ts';
 import { toHttpError } from '../http/problem.ts';
 import type { Logger } from '../logger.ts';
 import { INTROSPECTION_PATH, REVOCATION_PATH } from '../tokens/tokens.routes.ts';
@@ -48,32 +49,8 @@ export interface ProviderDeps {
   auditWriter: AuditWriter;
 }
 
-/** What client authentication learnt during one /token request, for its audit event. */
-interface ClientAuthNote {
-  credentialId?: string;
-  reason?: string;
-}
-
-const clientAuthNotes = new AsyncLocalStorage<ClientAuthNote>();
-
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** The client id a /token request claimed, from the form or the Basic header (RFC 6749 §2.3.1). */
-function claimedClientId(ctx: KoaContextWithOIDC): string | null {
-  const fromForm = ctx.oidc?.params?.client_id;
-  if (typeof fromForm === 'string') return fromForm.slice(0, 200);
-  const [scheme, value] = ctx.get('authorization').split(' ');
-  if (scheme?.toLowerCase() !== 'basic' || !value) return null;
-  const decoded = Buffer.from(value, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  try {
-    return colon > 0 ? decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')).slice(0, 200) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The audiences an agent may ask for: those it was registered with, else DEFAULT_AUDIENCE. */
 export function allowedAudiences(client: AgentClient, config: Config): string[] {
   return client.agent_audiences.length > 0 ? client.agent_audiences : [config.defaultAudience];
 }
@@ -189,8 +166,10 @@ export function buildProvider({ config, keyset, agents, credentials, logger, aud
 
   // The agent's credentials are the source of truth for its secret (see CredentialsService).
   provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientId: string }, actual: string) {
-    const check = await credentials.verifySecret(this.clientId, actual);
     const note = clientAuthNotes.getStore();
+    const pre = note?.prefetched;
+    const prefetched = pre && pre.agentId === this.clientId && pre.credentialId === credentialIdOf(actual) ? pre.credential : undefined;
+    const check = await credentials.verifySecret(this.clientId, actual, prefetched);
     if (note) {
       if (check.ok) note.credentialId = check.credentialId;
       else note.reason = check.reason;
