@@ -42,6 +42,13 @@ function agentFromRow(row: AgentRow): Agent {
   };
 }
 
+const CREDENTIAL_FIELDS = CREDENTIAL_COLUMNS.split(', ');
+const CLIENT_WITH_CREDENTIAL_SQL = `SELECT ${AGENT_COLUMNS.split(', ')
+  .map((c) => `a.${c}`)
+  .join(', ')}, ${CREDENTIAL_FIELDS.map((c) => `c.${c} AS c_${c}`).join(', ')}
+   FROM agents a LEFT JOIN credentials c ON c.agent_id = a.id AND c.id = $2
+  WHERE a.id = $1 AND a.status = 'active'`;
+
 // Every query on tenant data takes the org id and puts it in the WHERE; the exceptions,
 // findActiveWithCredential and findForDenial, serve client authentication, which knows a client
 // only by its globally unique id.
@@ -70,19 +77,11 @@ export class AgentsRepository {
    * secret names (null when there is none of that id for this agent, or no id was given).
    */
   async findActiveWithCredential(id: string, credentialId: string | undefined): Promise<{ agent: Agent; credential: Credential | null } | null> {
-    const credentialColumns = CREDENTIAL_COLUMNS.split(', ')
-      .map((c) => `c.${c} AS c_${c}`)
-      .join(', ');
-    const rows: (AgentRow & Record<string, unknown>)[] = await this.#ds.query(
-      `SELECT ${AGENT_COLUMNS.split(', ').map((c) => `a.${c}`).join(', ')}, ${credentialColumns}
-         FROM agents a LEFT JOIN credentials c ON c.agent_id = a.id AND c.id = $2
-        WHERE a.id = $1 AND a.status = 'active'`,
-      [id, credentialId ?? null],
-    );
+    const rows: (AgentRow & Record<string, unknown>)[] = await this.#ds.query(CLIENT_WITH_CREDENTIAL_SQL, [id, credentialId ?? null]);
     if (!rows.length) return null;
     const row = rows[0];
     const credential = row.c_id
-      ? credentialFromRow(Object.fromEntries(CREDENTIAL_COLUMNS.split(', ').map((c) => [c, row[`c_${c}`]])) as unknown as CredentialRow)
+      ? credentialFromRow(Object.fromEntries(CREDENTIAL_FIELDS.map((c) => [c, row[`c_${c}`]])) as unknown as CredentialRow)
       : null;
     return { agent: agentFromRow(row), credential };
   }
