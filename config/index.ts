@@ -1,3 +1,5 @@
+import { isUuid } from '../src/ids.ts';
+
 // Every setting of agent-idp, read once from the environment, typed, with its default.
 // A missing or malformed setting stops start-up with one line that names it.
 
@@ -39,7 +41,6 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CLIENT_SECRET = /^aidp_cs_[0-9a-f]{32}_[A-Za-z0-9_-]{43}$/;
 
 function read(env: Env, name: string): string | undefined {
@@ -103,7 +104,7 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
 
-  if (bootstrapAdminClientId !== undefined && !UUID.test(bootstrapAdminClientId)) {
+  if (bootstrapAdminClientId !== undefined && !isUuid(bootstrapAdminClientId)) {
     throw new ConfigError('BOOTSTRAP_ADMIN_CLIENT_ID', 'must be a UUID (generate a pair with: npm run cli -- bootstrap-credentials)');
   }
   if (bootstrapAdminClientSecret !== undefined && !CLIENT_SECRET.test(bootstrapAdminClientSecret)) {

@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { ValidationFailed } from '../http/errors.ts';
 import { eventIdTime, type AuditAction, type AuditEvent, type AuditOutcome } from './audit-event.ts';
+import { isUuid } from '../ids.ts';
 
 // All SQL of the audit log. Every read takes the org id and puts it in the WHERE; pages are
 // keyset pages on (occurred_at DESC, event_id DESC), the order of every index of the table,
@@ -44,7 +45,6 @@ const COLUMNS = `event_id, occurred_at, org_id, actor_type, actor_id, action, ta
   outcome, request_id, ip, user_agent, details,
   to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position`;
 const NEWEST_FIRST = 'ORDER BY occurred_at DESC, event_id DESC';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const POSITION = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\|([0-9a-f-]{36})$/;
 
 // ---- partitions: one per UTC day, named audit_events_pYYYYMMDD ----
@@ -85,7 +85,7 @@ export function encodeCursor(p: Position): string {
 export function decodeCursor(cursor: string): Position {
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
   const m = POSITION.exec(text);
-  if (!m || Buffer.from(text, 'utf8').toString('base64url') !== cursor || !UUID.test(m[2]) || Number.isNaN(Date.parse(m[1]))) {
+  if (!m || Buffer.from(text, 'utf8').toString('base64url') !== cursor || !isUuid(m[2]) || Number.isNaN(Date.parse(m[1]))) {
     throw new ValidationFailed('the cursor is invalid: pass the nextCursor of the previous page unchanged, or start again without one', [
       { field: 'query/cursor', message: 'is not a cursor handed out by this API' },
     ]);
@@ -217,7 +217,7 @@ export class AuditRepository {
   }
 
   async findInOrg(orgId: string, eventId: string, options: AuditScopeOptions = {}): Promise<AuditEvent | null> {
-    if (!UUID.test(eventId)) return null;
+    if (!isUuid(eventId)) return null;
     const params: unknown[] = [orgId, eventId.toLowerCase()];
     // The id's own time narrows the search to its day's partition (with a day to spare either
     // side); an id of another kind is looked up in every partition.

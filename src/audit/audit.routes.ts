@@ -7,8 +7,8 @@ import { NotFound } from '../http/errors.ts';
 import type { AuditEvent } from './audit-event.ts';
 import type { AuditService } from './audit.service.ts';
 import { presentAuditEvent } from './audit.presenter.ts';
+import { isUuid } from '../ids.ts';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EVENTS_PER_CHUNK = 500;
 
 /** NDJSON, a few hundred events per chunk written to the socket. */
@@ -55,7 +55,7 @@ export function auditRoutes(router: Router, audit: AuditService): void {
 
   router.get('/audit/:eventId', requireScope('audit:read'), async (ctx: Context) => {
     const { eventId } = ctx.params;
-    if (!UUID.test(eventId)) throw new NotFound(`audit event ${eventId.slice(0, 64)} not found`);
+    if (!isUuid(eventId)) throw new NotFound(`audit event ${eventId.slice(0, 64)} not found`);
     ctx.body = presentAuditEvent(await audit.get(ctx.state.actor, eventId));
   });
 }

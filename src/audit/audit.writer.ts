@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { redactString, type Logger } from '../logger.ts';
 import { AUDIT_ACTIONS, AUDIT_ACTOR_TYPES, AUDIT_OUTCOMES, newEventId, type AuditEvent, type AuditEventInput } from './audit-event.ts';
 import { AuditRepository, utcDay } from './audit.repository.ts';
+import { isUuid } from '../ids.ts';
 
 // Durable, batched audit writes (group commit). write() resolves only once the INSERT holding
 // the event has committed, so a request that awaits it answers after its event is stored; the
@@ -26,7 +27,6 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ACTIONS = new Set<string>(AUDIT_ACTIONS);
 const ACTOR_TYPES = new Set<string>(AUDIT_ACTOR_TYPES);
 const OUTCOMES = new Set<string>(AUDIT_OUTCOMES);
@@ -75,8 +75,8 @@ function prepare(input: AuditEventInput, eventId: string, occurredAt: Date): Aud
   if (!ACTOR_TYPES.has(input.actor?.type)) throw new TypeError(`unknown audit actor type ${String(input.actor?.type)}`);
   if (!OUTCOMES.has(input.outcome)) throw new TypeError(`audit outcome must be success or failure, got ${String(input.outcome)}`);
   if (typeof input.target?.type !== 'string' || !input.target.type) throw new TypeError('an audit event needs a target type');
-  if (input.orgId !== null && !UUID.test(input.orgId ?? '')) throw new TypeError('an audit event needs an orgId (a UUID, or null)');
-  if (input.agentId !== undefined && input.agentId !== null && !UUID.test(input.agentId)) throw new TypeError('agentId must be a UUID or null');
+  if (input.orgId !== null && !isUuid(input.orgId ?? '')) throw new TypeError('an audit event needs an orgId (a UUID, or null)');
+  if (input.agentId !== undefined && input.agentId !== null && !isUuid(input.agentId)) throw new TypeError('agentId must be a UUID or null');
 
   const actor = { type: input.actor.type, id: cleanNullable(input.actor.id, 200) };
   const target = { type: cleanText(input.target.type, 64), id: cleanNullable(input.target.id, 512) };
@@ -95,7 +95,7 @@ function prepare(input: AuditEventInput, eventId: string, occurredAt: Date): Aud
     ip: cleanNullable(input.ip, 64),
     userAgent: cleanNullable(input.userAgent, 512),
     details: (scrubDetails(input.details ?? {}) ?? {}) as Record<string, unknown>,
-    agentId: subject && UUID.test(subject) ? subject.toLowerCase() : null,
+    agentId: subject && isUuid(subject) ? subject.toLowerCase() : null,
   };
 }
 

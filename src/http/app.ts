@@ -21,8 +21,8 @@ import { requestFacts } from '../audit/audit.recorder.ts';
 import type { AuditWriter } from '../audit/audit.writer.ts';
 import { HttpError } from './errors.ts';
 import type { Actor } from './actor.ts';
+import { isUuid } from '../ids.ts';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const KID = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** Routes of /api/v1 that need no token: the public half of a signing key. */
@@ -85,7 +85,7 @@ export function managementRouter({ services, verifier, rootOrgId, logger }: AppD
   for (const param of ['agentId', 'credentialId']) {
     router.param(param, (id, ctx, next) => {
       // Ids are UUIDs; anything else names nothing.
-      if (!UUID.test(id)) throw new NotFound(`${param.replace('Id', '')} ${id.slice(0, 64)} not found`);
+      if (!isUuid(id)) throw new NotFound(`${param.replace('Id', '')} ${id.slice(0, 64)} not found`);
       return next();
     });
   }

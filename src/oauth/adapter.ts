@@ -3,14 +3,13 @@ import { clientAuthNotes, presentedSecret } from './client-auth-note.ts';
 import { credentialIdOf } from '../credentials/secrets.ts';
 import type { AgentsRepository } from '../agents/agents.repository.ts';
 import { clientMetadataOf } from './clients.ts';
+import { isUuid } from '../ids.ts';
 
 // oidc-provider's storage contract, for the one model agent-idp lets it use: Client, read from
 // the agents table. Access tokens are JWTs (never stored by the provider); introspection and
 // revocation are our own routes; no interactive flow is enabled, so no other model is ever
 // written. Should a future configuration reach one, it fails loudly instead of silently
 // keeping state in memory.
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function adapterFactory(agents: AgentsRepository) {
   return class AgentIdpAdapter implements Adapter {
@@ -23,7 +22,7 @@ export function adapterFactory(agents: AgentsRepository) {
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model !== 'Client') return undefined;
       // Only an active agent loads: suspended and decommissioned agents cannot authenticate.
-      if (!UUID.test(id)) return undefined;
+      if (!isUuid(id)) return undefined;
       // The credential the presented secret names comes in the same query, for the secret check.
       const secret = presentedSecret(Provider.ctx);
       const credentialId = secret === undefined ? undefined : credentialIdOf(secret);

@@ -4,12 +4,11 @@ import type { CredentialsService } from '../credentials/credentials.service.ts';
 import type { Agent } from '../agents/agent.entity.ts';
 import { OAuthError } from './oauth-errors.ts';
 import { credentialIdOf } from '../credentials/secrets.ts';
+import { isUuid } from '../ids.ts';
 
 // Client authentication for our own OAuth endpoints (introspection, revocation), with the same
 // rules as oidc-provider applies at /token: client_secret_basic or client_secret_post (never
 // both), an active agent, and its credential checked by CredentialsService.verifySecret.
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** RFC 6749 §2.3.1: the Basic credentials are form-urlencoded before base64. */
 function formDecode(value: string): string {
@@ -58,7 +57,7 @@ export async function authenticateClient(
 ): Promise<Agent> {
   const { clientId, clientSecret } = credentialsFrom(ctx, form);
   // The agent and the credential its secret names, in one query.
-  const found = UUID.test(clientId) ? await agents.findActiveWithCredential(clientId, credentialIdOf(clientSecret)) : null;
+  const found = isUuid(clientId) ? await agents.findActiveWithCredential(clientId, credentialIdOf(clientSecret)) : null;
   // One answer for an unknown client, a suspended one and a wrong secret (RFC 6749 §5.2).
   if (!found || !(await credentials.verifySecret(found.agent.id, clientSecret, found.credential)).ok) {
     throw new OAuthError(401, 'invalid_client', 'client authentication failed');

@@ -9,21 +9,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 const PROVIDER_PATHS = new Set(['/token', '/.well-known/openid-configuration', '/.well-known/jwks.json']);
 
 export class ProviderHost {
-  #provider: Provider;
   #handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
   constructor(provider: Provider) {
-    this.#provider = provider;
     this.#handler = provider.callback() as never;
-  }
-
-  get current(): Provider {
-    return this.#provider;
   }
 
   swap(provider: Provider): void {
     this.#handler = provider.callback() as never;
-    this.#provider = provider;
   }
 
   /** Koa middleware: hands the OAuth paths to the current Provider, everything else on. */

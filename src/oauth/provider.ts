@@ -14,6 +14,7 @@ import { toHttpError } from '../http/problem.ts';
 import type { Logger } from '../logger.ts';
 import { INTROSPECTION_PATH, REVOCATION_PATH } from '../tokens/tokens.routes.ts';
 import { AGENT_METADATA, type AgentClient } from './clients.ts';
+import { isUuid } from '../ids.ts';
 
 // oidc-provider configured for one job: the client_credentials grant issuing RFC 9068 JWT
 // access tokens to agents. Introspection and revocation are our own routes (the provider
@@ -48,8 +49,6 @@ export interface ProviderDeps {
   logger: Logger;
   auditWriter: AuditWriter;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function allowedAudiences(client: AgentClient, config: Config): string[] {
   return client.agent_audiences.length > 0 ? client.agent_audiences : [config.defaultAudience];
@@ -211,7 +210,7 @@ export function buildProvider({ config, keyset, agents, credentials, logger, aud
     let reason = note.reason ?? String(body?.error ?? 'error');
     if (body?.error === 'invalid_client' && !client && !note.reason) {
       // The provider loads only active agents: tell an unknown client from a suspended one.
-      const agent = claimed && UUID.test(claimed) ? await agents.findForDenial(claimed) : null;
+      const agent = claimed && isUuid(claimed) ? await agents.findForDenial(claimed) : null;
       orgId = agent?.orgId ?? null;
       reason = !agent ? 'unknown_client' : agent.status === 'active' ? 'invalid_client' : `agent_${agent.status}`;
     }

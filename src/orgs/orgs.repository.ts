@@ -21,10 +21,6 @@ export class OrgsRepository {
     return this.#repo(manager).findOneBy({ isRoot: true });
   }
 
-  async findById(id: string): Promise<Org | null> {
-    return this.#repo().findOneBy({ id });
-  }
-
   async list(page: PageRequest): Promise<{ rows: Org[]; total: number }> {
     const [rows, total] = await this.#repo().findAndCount({
       order: { createdAt: 'ASC', id: 'ASC' },
