@@ -1,10 +1,10 @@
-# agent-idp: the server on Node 22, production dependencies only.
+# agent-idp: the server on Node 24 (LTS), production dependencies only.
 #
 # Node >= 22.18 is required: `node src/main.ts` runs the TypeScript sources directly through
 # Node's type stripping (no build step), and oidc-provider v9 does not support Node 20.
-# The `node` devDependency (which pins Node 22 for npm scripts on machines with an older
-# Node) is not installed here: the image brings its own Node 22.
-FROM node:22-slim
+# The `node` devDependency (which pins Node 24 for npm scripts on machines with an older
+# Node) is not installed here: the image brings its own Node 24.
+FROM node:24-slim
 
 ENV NODE_ENV=production
 WORKDIR /app
@@ -31,4 +31,5 @@ RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 EXPOSE 3000
 # Exec form: node is PID 1 and gets SIGTERM itself, which drains requests before exiting.
-CMD ["node", "src/main.ts"]
+# The flags are those of `npm start` (package.json): see the README's Node paragraph.
+CMD ["node", "--max-semi-space-size=16", "src/main.ts"]

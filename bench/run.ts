@@ -42,6 +42,15 @@ import {
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH_DIR);
+
+/**
+ * The Node flags of `npm start` (package.json), given to both servers: agent-idp runs as it
+ * does in production, and the reference on the same runtime settings.
+ */
+const SERVER_NODE_FLAGS: string[] = (() => {
+  const start: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start;
+  return start.split(/\s+/).filter((word) => word.startsWith('--'));
+})();
 const RESULTS_DIR = join(BENCH_DIR, 'results');
 
 const SCENARIOS = ['jwks', 'token', 'introspect', 'agents', 'cold', 'mixed', 'soak'] as const;
@@ -1011,7 +1020,10 @@ async function startPhase(ctx: Context, alg: string): Promise<Phase> {
   for (const name of ['DATABASE_POOL_SIZE', 'SECRET_MEMORY_SECONDS', 'ACCESS_TOKEN_TTL_SECONDS']) {
     if (process.env[name] !== undefined) env[name] = process.env[name];
   }
-  const idp = await startServer('agent-idp', join(BENCH_DIR, 'agent-idp-server.ts'), env, ctx.pinning.servers, join(RESULTS_DIR, `${ctx.runId}-agent-idp-${alg}.log`), ['--expose-gc']);
+  const idp = await startServer('agent-idp', join(BENCH_DIR, 'agent-idp-server.ts'), env, ctx.pinning.servers, join(RESULTS_DIR, `${ctx.runId}-agent-idp-${alg}.log`), [
+    ...SERVER_NODE_FLAGS,
+    '--expose-gc',
+  ]);
   log(`agent-idp (${alg}) at ${idp.url}, pid ${idp.pid}, ${idp.database}`);
   const jwks = await http(idp.url, 'GET', '/.well-known/jwks.json');
   const refSecrets = { client: randomBytes(32).toString('base64url'), rs: randomBytes(32).toString('base64url') };
@@ -1021,6 +1033,7 @@ async function startPhase(ctx: Context, alg: string): Promise<Phase> {
     { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production', BENCH_ALG: alg, BENCH_KEYS: String(jwks.body.keys.length), BENCH_CLIENT_SECRET: refSecrets.client, BENCH_RS_SECRET: refSecrets.rs },
     ctx.pinning.servers,
     join(RESULTS_DIR, `${ctx.runId}-reference-${alg}.log`),
+    SERVER_NODE_FLAGS,
   );
   log(`reference (${alg}) at ${ref.url}, pid ${ref.pid}`);
   const fixtures = await setUp(idp, operator);
@@ -1107,7 +1120,7 @@ function git(args: string[]): string | undefined {
 async function main() {
   const options = parseOptions(process.argv.slice(2));
   const [major, minor] = process.versions.node.split('.').map(Number);
-  if (major < 22 || (major === 22 && minor < 18)) throw new Error(`Node ${process.versions.node}: run with the project's Node 22 (npm run bench)`);
+  if (major < 22 || (major === 22 && minor < 18)) throw new Error(`Node ${process.versions.node}: run with the project's Node (npm run bench)`);
   mkdirSync(RESULTS_DIR, { recursive: true });
   const startedAt = new Date();
   const runId = startedAt.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
@@ -1185,6 +1198,7 @@ async function main() {
       cores,
       memoryGb: round(totalmem() / 2 ** 30, 1),
       node: process.versions.node,
+      nodeFlags: SERVER_NODE_FLAGS,
       loadAverageBefore: loadBefore.map((l) => round(l)),
       loadAverageAfter: loadavg().map((l) => round(l)),
     },
@@ -1202,7 +1216,7 @@ async function main() {
   const out: string[] = [];
   out.push('');
   out.push(`agent-idp vs bare oidc-provider — ${database}; ${options.connections} connections, ${options.duration} s per scenario; ${pinning.servers ? `servers pinned to core ${pinning.servers}, load generator to core ${pinning.load}` : 'no pinning'}`);
-  out.push(`node ${process.versions.node}, ${cpus()[0]?.model ?? 'cpu'} × ${cores}; load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  out.push(`node ${process.versions.node} ${SERVER_NODE_FLAGS.join(' ')}, ${cpus()[0]?.model ?? 'cpu'} × ${cores}; load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   out.push('');
   out.push(table(results));
   out.push('');
