@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 
 // What an audit event holds. Events answer "which agent did what, when, and who allowed it";
 // each is written once and never changed (retention drops whole days, see retention.ts).
@@ -94,12 +94,11 @@ export interface AuditEvent {
  * alone tells which day partition holds the event.
  */
 export function newEventId(occurredAt: Date): string {
-  const bytes = randomBytes(16);
-  bytes.writeUIntBE(occurredAt.getTime(), 0, 6);
-  bytes[6] = (bytes[6] & 0x0f) | 0x70;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  // The random bits come from randomUUID (a v4: 122 random bits, drawn from a pooled buffer):
+  // its rand_a (12 bits after the version digit) and its variant and rand_b (the last 64 bits).
+  const random = randomUUID();
+  const ms = occurredAt.getTime().toString(16).padStart(12, '0');
+  return `${ms.slice(0, 8)}-${ms.slice(8, 12)}-7${random.slice(15, 18)}-${random.slice(19)}`;
 }
 
 /** The millisecond a UUIDv7 event id carries; undefined for an id of another version. */

@@ -73,6 +73,32 @@ describe('AuditWriter', () => {
     await writer.close();
   });
 
+  it('sends a lone event without waiting, and gathers what arrives during an INSERT into the next one', async () => {
+    const writer = new AuditWriter(ds, logger);
+    // Idle: one event goes on the next turn of the event loop, not after a timer.
+    const started = performance.now();
+    await writer.write(event({ details: { tag: 'alone' } }));
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(await tagged('alone')).toHaveLength(1);
+
+    // Busy: while the first INSERT waits on a lock, 30 more events queue; they go as one INSERT.
+    const blocker = new pg.Client({ connectionString: db.url });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE audit_events IN EXCLUSIVE MODE');
+    const first = writer.write(event({ details: { tag: 'during' } }));
+    await new Promise((r) => setTimeout(r, 100));
+    const queued = Array.from({ length: 30 }, () => writer.write(event({ details: { tag: 'queued' } })));
+    await blocker.query('COMMIT');
+    await blocker.end();
+    await Promise.all([first, ...queued]);
+    const rows: { xmin: string }[] = await tagged('queued');
+    expect(rows).toHaveLength(30);
+    expect(new Set(rows.map((r) => r.xmin)).size).toBe(1);
+    expect((await tagged('during'))[0].xmin).not.toBe(rows[0].xmin);
+    await writer.close();
+  });
+
   it('resolves only once the row is committed, and then it is visible to every connection', async () => {
     const writer = new AuditWriter(ds, logger);
     // Another session holds a lock that the INSERT must wait for.

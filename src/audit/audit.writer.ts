@@ -6,9 +6,11 @@ import { isUuid } from '../ids.ts';
 
 // Durable, batched audit writes (group commit). write() resolves only once the INSERT holding
 // the event has committed, so a request that awaits it answers after its event is stored; the
-// events of concurrent requests share one multi-row INSERT, flushed every few milliseconds or
-// when the batch is full, so that auditing /token costs one round trip per batch rather than
-// per request. While one batch is being inserted the next one fills up.
+// events of concurrent requests share one multi-row INSERT, so that auditing /token costs one
+// round trip per batch rather than per request. The batching clocks itself: when no INSERT is
+// running, what was written during the current turn of the event loop goes at once (no timer
+// to wait for); while one runs, the next batch fills up and goes the moment it commits. The
+// busier the server, the larger the batches, with no added latency when it is idle.
 //
 // Callers must not await write() while holding the database connection themselves (inside a
 // transaction): the embedded database has one connection, and the writer needs it.
@@ -16,7 +18,10 @@ import { isUuid } from '../ids.ts';
 export interface AuditWriterOptions {
   /** Events per INSERT at most (default 500). */
   maxBatch?: number;
-  /** How long the first event of a batch waits for company (default 5 ms). */
+  /**
+   * How long the first event of a batch waits for company while no INSERT is running: 0 (the
+   * default) sends it after the current turn of the event loop (setImmediate).
+   */
   flushIntervalMs?: number;
   now?: () => Date;
 }
@@ -106,7 +111,8 @@ export class AuditWriter {
   readonly #flushIntervalMs: number;
   readonly #now: () => Date;
   #pending: Pending[] = [];
-  #timer: NodeJS.Timeout | undefined;
+  /** Cancels the scheduled start of the next batch, when one is scheduled. */
+  #cancelScheduled: (() => void) | undefined;
   #draining: Promise<void> | undefined;
   #closed = false;
 
@@ -114,7 +120,7 @@ export class AuditWriter {
     this.#repo = new AuditRepository(dataSource);
     this.#logger = logger;
     this.#maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 500));
-    this.#flushIntervalMs = Math.max(0, options.flushIntervalMs ?? 5);
+    this.#flushIntervalMs = Math.max(0, options.flushIntervalMs ?? 0);
     this.#now = options.now ?? (() => new Date());
   }
 
@@ -131,7 +137,7 @@ export class AuditWriter {
     return new Promise<AuditEvent>((resolve, reject) => {
       this.#pending.push({ event, resolve, reject });
       if (this.#pending.length >= this.#maxBatch) this.#startDraining();
-      else if (!this.#timer && !this.#draining) this.#timer = setTimeout(() => this.#startDraining(), this.#flushIntervalMs);
+      else if (!this.#cancelScheduled && !this.#draining) this.#schedule();
     });
   }
 
@@ -147,9 +153,20 @@ export class AuditWriter {
     await this.flush();
   }
 
+  #schedule(): void {
+    const start = () => this.#startDraining();
+    if (this.#flushIntervalMs === 0) {
+      const immediate = setImmediate(start);
+      this.#cancelScheduled = () => clearImmediate(immediate);
+    } else {
+      const timer = setTimeout(start, this.#flushIntervalMs);
+      this.#cancelScheduled = () => clearTimeout(timer);
+    }
+  }
+
   #startDraining(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#cancelScheduled?.();
+    this.#cancelScheduled = undefined;
     this.#draining ??= this.#drain();
   }
 
