@@ -5,6 +5,7 @@ import { CreateCredentials1763769600200 } from './1763769600200-CreateCredential
 import { CreateSigningKeys1763769600300 } from './1763769600300-CreateSigningKeys.ts';
 import { CreateRevokedTokens1763769600400 } from './1763769600400-CreateRevokedTokens.ts';
 import { CreateAuditEvents1763769600500 } from './1763769600500-CreateAuditEvents.ts';
+import { CreateStateNotifications1763769600600 } from './1763769600600-CreateStateNotifications.ts';
 
 export const migrations = [
   CreateOrgs1763769600000,
@@ -13,4 +14,5 @@ export const migrations = [
   CreateSigningKeys1763769600300,
   CreateRevokedTokens1763769600400,
   CreateAuditEvents1763769600500,
+  CreateStateNotifications1763769600600,
 ];

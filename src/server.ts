@@ -24,6 +24,8 @@ import { AuditWriter } from './audit/audit.writer.ts';
 import { AuditService } from './audit/audit.service.ts';
 import { AuditMaintenance } from './audit/retention.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
+import { Coherence } from './coherence/coherence.ts';
+import { StateCache } from './coherence/state-cache.ts';
 
 export interface Idp {
   app: Koa;
@@ -36,6 +38,7 @@ export interface Idp {
   scheduler: KeyRotationScheduler;
   auditWriter: AuditWriter;
   auditMaintenance: AuditMaintenance;
+  coherence: Coherence;
   /** Starts listening (port 0 picks a free one) and returns the base URL. */
   listen(port?: number, host?: string): Promise<string>;
   /** Stops taking requests, lets those in flight finish, closes the database. */
@@ -53,10 +56,11 @@ export async function createIdp(
   // that share a database, on the single-connection embedded one); its owner closes it.
   const database = options.database ?? (await openDatabase(config));
   const closeDatabase = options.database ? async () => {} : () => database.close();
+  let coherence: Coherence | undefined;
   try {
     const ds = database.dataSource;
     // Embedded mode is one process: no other instance to hear from, so no LISTEN connection.
-    const ring = new KeyRing(new KeysRepository(ds), masterKey, logger, { listenUrl: database.embedded ? undefined : database.url });
+    const ring = new KeyRing(new KeysRepository(ds), masterKey, logger, { listenUrl: database.listenable ? database.url : undefined });
     const keys = new KeysService(ds, masterKey, config, logger, ring);
     const credentials = new CredentialsService(ds, config);
     // Several instances may start at once on a new database: one at a time creates what is missing.
@@ -70,12 +74,20 @@ export async function createIdp(
     const auditWriter = new AuditWriter(ds, logger);
     const audit = new AuditService(ds, { retentionDays: config.auditRetentionDays });
     const maintenance = new AuditMaintenance(ds, auditWriter, logger, { retentionDays: config.auditRetentionDays });
-    const agentRows = new AgentsRepository(ds);
+    // What every /token and introspection reads, kept in memory and in step with the other
+    // instances (src/coherence); on PGlite (one session: nothing to LISTEN with), read each time.
+    const states = new Coherence(ds, logger, { listenUrl: database.listenable ? database.url : undefined });
+    coherence = states;
+    await states.start();
+    // Changes made before this instance listened (bootstrap) are taken in by every other one.
+    await states.settle();
+    const stateCache = states.enabled ? new StateCache(states) : undefined;
+    const agentRows = new AgentsRepository(ds, stateCache);
     const agents = new AgentsService(ds, credentials);
     const orgs = new OrgsService(ds, credentials, config.publicUrl + MANAGEMENT_AUDIENCE_PATH);
 
     const providerHost = new ProviderHost(buildProvider({ config, keyset, agents: agentRows, credentials, logger, auditWriter }));
-    const tokenRows = new TokensRepository(ds);
+    const tokenRows = new TokensRepository(ds, stateCache);
     const verifier = new AccessTokenVerifier(config.publicUrl, keyset, tokenRows);
     const tokens = new TokensService(verifier, tokenRows);
     const purge = new RevocationPurge(tokenRows, logger);
@@ -112,6 +124,7 @@ export async function createIdp(
       verifier,
       rootOrgId: () => boot.rootOrg.id,
       logger,
+      coherence: states,
     });
 
     let server: Server | undefined;
@@ -130,6 +143,7 @@ export async function createIdp(
       scheduler,
       auditWriter,
       auditMaintenance: maintenance,
+      coherence: states,
       listen(port = config.port, host = config.host) {
         const handle = app.callback();
         server = createServer((req, res) => {
@@ -167,10 +181,12 @@ export async function createIdp(
         }
         // Every event of a request that was answered is committed already; this flushes the rest.
         await auditWriter.close();
+        await states.stop();
         await closeDatabase();
       },
     };
   } catch (err) {
+    await coherence?.stop();
     await closeDatabase();
     throw err;
   }

@@ -20,6 +20,7 @@ describe('openapi/openapi.yaml', () => {
       verifier: {} as never,
       rootOrgId: () => '',
       logger: { debug() {}, info() {}, warn() {}, error() {} },
+      coherence: t.idp.coherence,
     });
     const routes = router.stack.flatMap((layer) =>
       layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: String(layer.path).replace(/:(\w+)/g, '{$1}') })),

@@ -57,7 +57,7 @@ describe('migrations', () => {
         ).map(
           (r: { table_name: string }) => r.table_name,
         );
-      expect(await tables()).toEqual(['agents', 'audit_events', 'credentials', 'orgs', 'revoked_tokens', 'signing_keys']);
+      expect(await tables()).toEqual(['agent_idp_instances', 'agents', 'audit_events', 'credentials', 'orgs', 'revoked_tokens', 'signing_keys']);
       for (let i = 0; i < migrations.length; i++) await ds.undoLastMigration({ transaction: 'each' });
       expect(await tables()).toEqual([]);
       expect(await ds.runMigrations()).toHaveLength(migrations.length);

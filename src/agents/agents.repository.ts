@@ -4,8 +4,9 @@ import { AgentEntity, type Agent, type AgentStatus } from './agent.entity.ts';
 import { offsetOf, type PageRequest } from '../http/pagination.ts';
 import { CREDENTIAL_COLUMNS, credentialFromRow, type CredentialRow } from '../credentials/credentials.repository.ts';
 import type { Credential } from '../credentials/credential.entity.ts';
+import type { StateCache } from '../coherence/state-cache.ts';
 
-interface AgentRow {
+export interface AgentRow {
   id: string;
   org_id: string;
   name: string;
@@ -21,10 +22,10 @@ interface AgentRow {
   decommissioned_at: Date | null;
 }
 
-const AGENT_COLUMNS =
+export const AGENT_COLUMNS =
   'id, org_id, name, description, owner, status, scopes, audiences, metadata, access_token_ttl_seconds, created_at, updated_at, decommissioned_at';
 
-function agentFromRow(row: AgentRow): Agent {
+export function agentFromRow(row: AgentRow): Agent {
   return {
     id: row.id,
     orgId: row.org_id,
@@ -54,9 +55,12 @@ const CLIENT_WITH_CREDENTIAL_SQL = `SELECT ${AGENT_COLUMNS.split(', ')
 // only by its globally unique id.
 export class AgentsRepository {
   readonly #ds: DataSource;
+  readonly #cache: StateCache | undefined;
 
-  constructor(dataSource: DataSource) {
+  /** With `cache`, client authentication reads from memory while the cache may answer (src/coherence). */
+  constructor(dataSource: DataSource, cache?: StateCache) {
     this.#ds = dataSource;
+    this.#cache = cache;
   }
 
   #repo(manager?: EntityManager) {
@@ -77,13 +81,25 @@ export class AgentsRepository {
    * secret names (null when there is none of that id for this agent, or no id was given).
    */
   async findActiveWithCredential(id: string, credentialId: string | undefined): Promise<{ agent: Agent; credential: Credential | null } | null> {
+    const cache = this.#cache;
+    if (cache && credentialId) {
+      const agent = cache.agents.get(id);
+      const credential = agent && cache.credentials.get(credentialId);
+      if (agent && credential && credential.agentId === id) return { agent, credential };
+    }
+    const ticket = cache?.ticket();
     const rows: (AgentRow & Record<string, unknown>)[] = await this.#ds.query(CLIENT_WITH_CREDENTIAL_SQL, [id, credentialId ?? null]);
     if (!rows.length) return null;
     const row = rows[0];
+    const agent = agentFromRow(row);
     const credential = row.c_id
       ? credentialFromRow(Object.fromEntries(CREDENTIAL_FIELDS.map((c) => [c, row[`c_${c}`]])) as unknown as CredentialRow)
       : null;
-    return { agent: agentFromRow(row), credential };
+    if (cache && ticket !== undefined) {
+      cache.agents.set(id, agent, ticket);
+      if (credential) cache.credentials.set(credential.id, credential, ticket);
+    }
+    return { agent, credential };
   }
 
   /** Any agent by id, whatever its state: to tell why a client could not authenticate (audit). */

@@ -9,6 +9,11 @@ export interface Database {
   url: string;
   /** True when this process runs PGlite itself (no DATABASE_URL). */
   embedded: boolean;
+  /**
+   * True on a PostgreSQL server, where other sessions hear a NOTIFY. PGlite (embedded, or served
+   * to us by someone else) is one session shared by every connection: there, no LISTEN.
+   */
+  listenable: boolean;
   poolSize: number;
   close(): Promise<void>;
 }
@@ -45,10 +50,19 @@ export async function openDatabase(config: Config): Promise<Database> {
     await embedded?.stop();
     throw err;
   }
+  let listenable = embedded === undefined;
+  if (listenable) {
+    const [{ version }]: { version: string }[] = await dataSource.query('SELECT version()').catch(async (err) => {
+      await dataSource.destroy();
+      throw err;
+    });
+    listenable = !/PGlite/i.test(version);
+  }
   const database: Database = {
     dataSource,
     url,
     embedded: embedded !== undefined,
+    listenable,
     poolSize,
     async close() {
       await dataSource.destroy();

@@ -22,6 +22,8 @@ import type { AuditWriter } from '../audit/audit.writer.ts';
 import { HttpError } from './errors.ts';
 import type { Actor } from './actor.ts';
 import { isUuid } from '../ids.ts';
+import type { Coherence } from '../coherence/coherence.ts';
+import { INTROSPECTION_PATH } from '../tokens/tokens.routes.ts';
 
 const KID = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -43,6 +45,22 @@ export interface AppDeps {
   verifier: AccessTokenVerifier;
   rootOrgId: () => string;
   logger: Logger;
+  coherence: Coherence;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * A change answered here holds on every instance: after a request that may have changed
+ * agents, credentials, keys or revocations, wait until every instance has taken it in
+ * (Coherence.settle) before answering. /token and introspection change none of those.
+ */
+function settleChanges(coherence: Coherence) {
+  return async function settle(ctx: Koa.Context, next: Koa.Next) {
+    await next();
+    if (SAFE_METHODS.has(ctx.method) || ctx.path === '/token' || ctx.path === INTROSPECTION_PATH || ctx.status >= 400) return;
+    await coherence.settle();
+  };
 }
 
 /**
@@ -105,6 +123,7 @@ export function createApp(deps: AppDeps): Koa {
   const { tokens, agentRows, credentials } = deps.services;
   const oauth = tokensRouter({ tokens, agents: agentRows, credentials, logger: deps.logger, auditWriter: deps.services.auditWriter });
   app.use(requestContext(deps.logger));
+  if (deps.coherence.enabled) app.use(settleChanges(deps.coherence));
   app.use(deps.providerHost.middleware());
   app.use(oauth.routes());
   app.use(oauth.allowedMethods({ throw: false }));

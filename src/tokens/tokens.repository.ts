@@ -1,4 +1,13 @@
 import type { DataSource } from 'typeorm';
+import type { StateCache } from '../coherence/state-cache.ts';
+import { AGENT_COLUMNS, agentFromRow, type AgentRow } from '../agents/agents.repository.ts';
+
+const STATE_SQL = `SELECT ${AGENT_COLUMNS.split(', ')
+  .map((c) => `a.${c}`)
+  .join(', ')},
+        EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2) AS revoked,
+        NOT EXISTS (SELECT 1 FROM signing_keys k WHERE k.kid = $3 AND k.status IN ('next', 'active', 'retired')) AS key_revoked
+   FROM agents a WHERE a.id = $1`;
 
 export interface TokenSubjectState {
   agentStatus: string;
@@ -14,22 +23,36 @@ export interface TokenSubjectState {
 // Revoked jtis, and the one read that decides whether a token is still good.
 export class TokensRepository {
   readonly #ds: DataSource;
+  readonly #cache: StateCache | undefined;
 
-  constructor(dataSource: DataSource) {
+  /** With `cache`, state() answers from memory while the cache may (src/coherence). */
+  constructor(dataSource: DataSource, cache?: StateCache) {
     this.#ds = dataSource;
+    this.#cache = cache;
   }
 
   /** The token's agent, and whether its jti or its key is revoked, in one round trip; undefined for an unknown agent. */
   async state(agentId: string, jti: string, kid: string): Promise<TokenSubjectState | undefined> {
-    const rows: { status: string; org_id: string; scopes: string[]; revoked: boolean; key_revoked: boolean }[] = await this.#ds.query(
-      `SELECT a.status, a.org_id, a.scopes,
-              EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2) AS revoked,
-              NOT EXISTS (SELECT 1 FROM signing_keys k WHERE k.kid = $3 AND k.status IN ('next', 'active', 'retired')) AS key_revoked
-         FROM agents a WHERE a.id = $1`,
-      [agentId, jti, kid],
-    );
+    const cache = this.#cache;
+    if (cache) {
+      // Only an active agent is cached; anything else is read (and answers inactive).
+      const agent = cache.agents.get(agentId);
+      const revoked = agent && cache.jtis.get(jti);
+      const keyGood = revoked !== undefined ? cache.keys.get(kid) : undefined;
+      if (agent && revoked !== undefined && keyGood !== undefined) {
+        return { agentStatus: agent.status, agentOrgId: agent.orgId, revoked, keyRevoked: !keyGood, agentScopes: agent.scopes };
+      }
+    }
+    const ticket = cache?.ticket();
+    const rows: (AgentRow & { revoked: boolean; key_revoked: boolean })[] = await this.#ds.query(STATE_SQL, [agentId, jti, kid]);
     const row = rows[0];
-    return row && { agentStatus: row.status, agentOrgId: row.org_id, revoked: row.revoked, keyRevoked: row.key_revoked, agentScopes: row.scopes };
+    if (!row) return undefined;
+    if (cache && ticket !== undefined) {
+      if (row.status === 'active') cache.agents.set(agentId, agentFromRow(row), ticket);
+      cache.jtis.set(jti, row.revoked, ticket);
+      cache.keys.set(kid, !row.key_revoked, ticket);
+    }
+    return { agentStatus: row.status, agentOrgId: row.org_id, revoked: row.revoked, keyRevoked: row.key_revoked, agentScopes: row.scopes };
   }
 
   async revoke(jti: string, agentId: string, orgId: string, expiresAt: Date): Promise<void> {

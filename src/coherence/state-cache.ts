@@ -1,0 +1,74 @@
+import type { Agent } from '../agents/agent.entity.ts';
+import type { Credential } from '../credentials/credential.entity.ts';
+import type { Coherence, StateKind } from './coherence.ts';
+
+/** One kind of state in memory: answers only while the instance's lease holds (see Coherence). */
+export class CoherentMap<V> {
+  readonly #coherence: Coherence;
+  readonly #entries = new Map<string, V>();
+  readonly #maxEntries: number;
+
+  constructor(coherence: Coherence, kind: StateKind, maxEntries: number) {
+    this.#coherence = coherence;
+    this.#maxEntries = maxEntries;
+    coherence.onChange(kind, (id) => this.#entries.delete(id));
+    coherence.onReset(() => this.#entries.clear());
+  }
+
+  /** The value, or undefined when not cached or when the cache may not answer now. */
+  get(key: string): V | undefined {
+    if (!this.#coherence.usable()) return undefined;
+    const value = this.#entries.get(key);
+    if (value === undefined) return undefined;
+    // Least recently used goes first: a hit moves the entry to the end of the Map's order.
+    this.#entries.delete(key);
+    this.#entries.set(key, value);
+    return value;
+  }
+
+  /**
+   * Keeps a value read from the database, unless a change was heard since `ticket` (the
+   * generation before the read began): then the read may predate that change.
+   */
+  set(key: string, value: V, ticket: number): void {
+    if (ticket !== this.#coherence.generation || !this.#coherence.usable()) return;
+    if (this.#entries.size >= this.#maxEntries && !this.#entries.has(key)) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    this.#entries.set(key, value);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+/**
+ * What client authentication and token checks read on every request, kept in memory:
+ * active agents, credential rows, whether a jti is revoked, whether a key may still vouch for
+ * its tokens. Only positive facts about agents and credentials are kept (an unknown id is read
+ * each time, so that a flood of made-up ids cannot push real entries out).
+ */
+export class StateCache {
+  readonly coherence: Coherence;
+  readonly agents: CoherentMap<Agent>;
+  readonly credentials: CoherentMap<Credential>;
+  /** jti → revoked. */
+  readonly jtis: CoherentMap<boolean>;
+  /** kid → may verify tokens (next, active or retired). */
+  readonly keys: CoherentMap<boolean>;
+
+  constructor(coherence: Coherence, maxEntries = 50_000) {
+    this.coherence = coherence;
+    this.agents = new CoherentMap(coherence, 'agent', maxEntries);
+    this.credentials = new CoherentMap(coherence, 'credential', maxEntries);
+    this.jtis = new CoherentMap(coherence, 'jti', maxEntries * 2);
+    this.keys = new CoherentMap(coherence, 'key', 1_000);
+  }
+
+  /** Take before reading the database; hand to set() with what was read. */
+  ticket(): number {
+    return this.coherence.generation;
+  }
+}
