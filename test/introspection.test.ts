@@ -94,6 +94,8 @@ describe('POST /token/introspect', () => {
   it('treats a token past its exp as inactive (the clock is driven, not waited for)', async () => {
     const a = await agentToken({ accessTokenTtlSeconds: 60 });
     const exp = decodeJwt(a.token).exp!;
+    // Verified once, so remembered by the verifier: expiry must still count.
+    expect((await introspect(a.token, a)).body.active).toBe(true);
     // Only Date moves; timers and I/O run as usual.
     jest.useFakeTimers({ now: (exp + 1) * 1000, doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'queueMicrotask', 'hrtime', 'performance'] });
     try {
@@ -102,6 +104,15 @@ describe('POST /token/introspect', () => {
       jest.useRealTimers();
     }
     expect((await introspect(a.token, a)).body.active).toBe(true);
+  });
+
+  it('a token verified once (and so remembered) still opens only its own audience', async () => {
+    const a = await agentToken();
+    expect((await introspect(a.token, a)).body.active).toBe(true);
+    // Its audience is https://api.example, not the management API.
+    const res = await api(t.url, a.token).get('/api/v1/agents');
+    expect(res.status).toBe(401);
+    expect(res.body.code).toBe('unauthorized');
   });
 
   it('401 invalid_client without or with bad client credentials; 400 without token', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Keyset } from '../keys/key-ring.ts';
 import { publicJwkOf } from '../keys/keys.service.ts';
@@ -30,10 +31,26 @@ export interface VerifiedToken {
   scopes: string[];
 }
 
+type DecodedToken = AccessTokenClaims & { kid: string };
+
+/** How many verified tokens are remembered (about 0.5 kB each). */
+const VERIFIED_MEMORY_ENTRIES = 20_000;
+
+function audienceIncludes(aud: string | string[], audience: string): boolean {
+  return Array.isArray(aud) ? aud.includes(audience) : aud === audience;
+}
+
 export class AccessTokenVerifier {
   readonly #issuer: string;
   readonly #tokens: TokensRepository;
   #jwks: ReturnType<typeof createLocalJWKSet>;
+  /**
+   * Tokens whose signature and claims verified, by SHA-256 of the token: a resource server
+   * introspects the same token again and again, and a signature that verified once verifies
+   * forever. Expiry is checked on every use; everything that can change (revoked jti, revoked
+   * key, agent state) is checked by state() every time. Forgotten when the key set changes.
+   */
+  readonly #verified = new Map<string, DecodedToken>();
 
   constructor(issuer: string, keyset: Keyset, tokens: TokensRepository) {
     this.#issuer = issuer;
@@ -47,14 +64,34 @@ export class AccessTokenVerifier {
 
   useKeyset(keyset: Keyset): void {
     this.#jwks = this.#localJwks(keyset);
+    this.#verified.clear();
   }
 
   /** Only the signature and the claims, no database: is this one of our tokens at all? */
-  async decode(token: string, audience?: string): Promise<(AccessTokenClaims & { kid: string }) | undefined> {
+  async decode(token: string, audience?: string): Promise<DecodedToken | undefined> {
+    const digest = createHash('sha256').update(token).digest('base64url');
+    let claims = this.#verified.get(digest);
+    if (claims) {
+      this.#verified.delete(digest);
+    } else {
+      claims = await this.#verifySignature(token);
+      if (!claims) return undefined;
+    }
+    // As jose does: expired from the second of exp on.
+    if (claims.exp <= Math.floor(Date.now() / 1000)) return undefined;
+    if (this.#verified.size >= VERIFIED_MEMORY_ENTRIES) {
+      const oldest = this.#verified.keys().next().value;
+      if (oldest !== undefined) this.#verified.delete(oldest);
+    }
+    this.#verified.set(digest, claims);
+    if (audience !== undefined && !audienceIncludes(claims.aud, audience)) return undefined;
+    return claims;
+  }
+
+  async #verifySignature(token: string): Promise<DecodedToken | undefined> {
     try {
       const { payload, protectedHeader } = await jwtVerify(token, this.#jwks, {
         issuer: this.#issuer,
-        audience,
         typ: 'at+jwt',
         algorithms: SIGNING_ALGS,
         requiredClaims: ['sub', 'client_id', 'jti', 'exp', 'iat', 'aud'],
