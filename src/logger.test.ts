@@ -24,5 +24,6 @@ describe('logger', () => {
     log.warn('yes');
     expect(lines).toHaveLength(1);
     expect(redact(5)).toBe(5);
+    expect([log.enabled!('debug'), log.enabled!('info'), log.enabled!('warn'), log.enabled!('error')]).toEqual([false, false, true, true]);
   });
 });

@@ -31,6 +31,8 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+  /** Whether lines of this level are written (lets callers skip work for lines nobody reads). */
+  enabled?(level: Exclude<LogLevel, 'silent'>): boolean;
 }
 
 export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stdout.write(l + '\n')): Logger {
@@ -40,5 +42,5 @@ export function createLogger(level: LogLevel, write: (line: string) => void = (l
     const record = { time: new Date().toISOString(), level: lvl, msg: redactString(msg), ...(redact(fields ?? {}) as object) };
     write(JSON.stringify(record));
   };
-  return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+  return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), enabled: (lvl) => LEVELS[lvl] >= min };
 }

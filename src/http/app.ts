@@ -23,7 +23,6 @@ import { HttpError } from './errors.ts';
 import type { Actor } from './actor.ts';
 import { isUuid } from '../ids.ts';
 import type { Coherence } from '../coherence/coherence.ts';
-import { INTROSPECTION_PATH } from '../tokens/tokens.routes.ts';
 
 const KID = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -51,15 +50,14 @@ export interface AppDeps {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
- * A change answered here holds on every instance: after a request that may have changed
- * agents, credentials, keys or revocations, wait until every instance has taken it in
- * (Coherence.settle) before answering. /token and introspection change none of those.
+ * A change answered by the management API holds on every instance: after a request that may
+ * have changed agents, credentials or keys, wait until every instance has taken it in
+ * (Coherence.settle) before answering. A failed request changed nothing.
  */
 function settleChanges(coherence: Coherence) {
   return async function settle(ctx: Koa.Context, next: Koa.Next) {
     await next();
-    if (SAFE_METHODS.has(ctx.method) || ctx.path === '/token' || ctx.path === INTROSPECTION_PATH || ctx.status >= 400) return;
-    await coherence.settle();
+    if (!SAFE_METHODS.has(ctx.method) && ctx.status < 400) await coherence.settle();
   };
 }
 
@@ -90,11 +88,12 @@ function auditDenials(writer: AuditWriter) {
 }
 
 /** The management API's router: every route behind bearer authentication. */
-export function managementRouter({ services, verifier, rootOrgId, logger }: AppDeps): Router {
+export function managementRouter({ services, verifier, rootOrgId, logger, coherence }: AppDeps): Router {
   const router = new Router({ prefix: MANAGEMENT_AUDIENCE_PATH });
   router.use(problemHandler(logger));
   router.use(auditDenials(services.auditWriter));
   router.use(authenticate(verifier, services.config.publicUrl + MANAGEMENT_AUDIENCE_PATH, rootOrgId));
+  router.use(settleChanges(coherence));
   router.use(jsonBody());
   router.param('kid', (kid, _ctx, next) => {
     if (!KID.test(kid)) throw new NotFound('key not found');
@@ -121,9 +120,8 @@ export function createApp(deps: AppDeps): Koa {
   app.silent = true;
   const router = managementRouter(deps);
   const { tokens, agentRows, credentials } = deps.services;
-  const oauth = tokensRouter({ tokens, agents: agentRows, credentials, logger: deps.logger, auditWriter: deps.services.auditWriter });
+  const oauth = tokensRouter({ tokens, agents: agentRows, credentials, logger: deps.logger, auditWriter: deps.services.auditWriter, coherence: deps.coherence });
   app.use(requestContext(deps.logger));
-  if (deps.coherence.enabled) app.use(settleChanges(deps.coherence));
   app.use(deps.providerHost.middleware());
   app.use(oauth.routes());
   app.use(oauth.allowedMethods({ throw: false }));

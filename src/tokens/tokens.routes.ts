@@ -7,9 +7,10 @@ import { authenticateClient } from '../oauth/client-auth.ts';
 import { OAuthError, oauthErrorHandler } from '../oauth/oauth-errors.ts';
 import { readForm } from '../http/form.ts';
 import type { TokensService } from './tokens.service.ts';
+import type { Coherence } from '../coherence/coherence.ts';
 import type { AuditWriter } from '../audit/audit.writer.ts';
 import { requestFacts } from '../audit/audit.recorder.ts';
-import type { Agent } from '../agents/agent.entity.ts';
+import type { ClientAgent } from '../agents/agent.entity.ts';
 import { decodeJwt } from 'jose';
 
 export const INTROSPECTION_PATH = '/token/introspect';
@@ -21,6 +22,7 @@ export interface TokenRoutesDeps {
   credentials: CredentialsService;
   logger: Logger;
   auditWriter: AuditWriter;
+  coherence: Coherence;
 }
 
 /** The jti of something that looks like a JWT, for the audit target; nothing is trusted from it. */
@@ -34,7 +36,7 @@ function jtiOf(token: string): string | null {
 }
 
 /** Our RFC 7662 and RFC 7009 endpoints (oidc-provider refuses JWT access tokens there). */
-export function tokensRouter({ tokens, agents, credentials, logger, auditWriter }: TokenRoutesDeps): Router {
+export function tokensRouter({ tokens, agents, credentials, logger, auditWriter, coherence }: TokenRoutesDeps): Router {
   const router = new Router();
   router.use(oauthErrorHandler(logger));
 
@@ -50,7 +52,7 @@ export function tokensRouter({ tokens, agents, credentials, logger, auditWriter 
   const record = (
     ctx: Context,
     action: 'token.introspected' | 'token.revoked',
-    caller: Agent,
+    caller: ClientAgent,
     token: string,
     details: Record<string, unknown>,
     agentId?: string,
@@ -77,6 +79,8 @@ export function tokensRouter({ tokens, agents, credentials, logger, auditWriter 
   router.post(REVOCATION_PATH, async (ctx) => {
     const { caller, token } = await authenticatedForm(ctx);
     const revoked = await tokens.revoke(caller, token);
+    // Answered only once every instance will answer inactive for it (src/coherence).
+    if (revoked) await coherence.settle();
     await record(ctx, 'token.revoked', caller, token, { revoked });
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 200;
