@@ -1,5 +1,8 @@
 import { EntitySchema } from 'typeorm';
 
+/** What client authentication and token checks need of an agent (kept in memory: src/coherence). */
+export type ClientAgent = Pick<Agent, 'id' | 'orgId' | 'status' | 'scopes' | 'audiences' | 'accessTokenTtlSeconds'>;
+
 export type AgentStatus = 'active' | 'suspended' | 'decommissioned';
 
 export interface Agent {

@@ -1,12 +1,11 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
-import { AgentEntity, type Agent, type AgentStatus } from './agent.entity.ts';
+import { AgentEntity, type Agent, type AgentStatus, type ClientAgent } from './agent.entity.ts';
 import { offsetOf, type PageRequest } from '../http/pagination.ts';
-import { CREDENTIAL_COLUMNS, credentialFromRow, type CredentialRow } from '../credentials/credentials.repository.ts';
-import type { Credential } from '../credentials/credential.entity.ts';
+import type { CredentialSecrets } from '../credentials/credential.entity.ts';
 import type { StateCache } from '../coherence/state-cache.ts';
 
-export interface AgentRow {
+interface AgentRow {
   id: string;
   org_id: string;
   name: string;
@@ -22,10 +21,10 @@ export interface AgentRow {
   decommissioned_at: Date | null;
 }
 
-export const AGENT_COLUMNS =
+const AGENT_COLUMNS =
   'id, org_id, name, description, owner, status, scopes, audiences, metadata, access_token_ttl_seconds, created_at, updated_at, decommissioned_at';
 
-export function agentFromRow(row: AgentRow): Agent {
+function agentFromRow(row: AgentRow): Agent {
   return {
     id: row.id,
     orgId: row.org_id,
@@ -43,10 +42,43 @@ export function agentFromRow(row: AgentRow): Agent {
   };
 }
 
-const CREDENTIAL_FIELDS = CREDENTIAL_COLUMNS.split(', ');
-const CLIENT_WITH_CREDENTIAL_SQL = `SELECT ${AGENT_COLUMNS.split(', ')
-  .map((c) => `a.${c}`)
-  .join(', ')}, ${CREDENTIAL_FIELDS.map((c) => `c.${c} AS c_${c}`).join(', ')}
+/** The agent columns of client authentication and token checks (ClientAgent). */
+export const CLIENT_AGENT_COLUMNS = 'a.id, a.org_id, a.status, a.scopes, a.audiences, a.access_token_ttl_seconds';
+
+export interface ClientAgentRow {
+  id: string;
+  org_id: string;
+  status: Agent['status'];
+  scopes: string[];
+  audiences: string[];
+  access_token_ttl_seconds: number | null;
+}
+
+export function clientAgentFromRow(row: ClientAgentRow): ClientAgent {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    status: row.status,
+    scopes: row.scopes,
+    audiences: row.audiences,
+    accessTokenTtlSeconds: row.access_token_ttl_seconds,
+  };
+}
+
+interface ClientWithCredentialRow extends ClientAgentRow {
+  c_id: string | null;
+  c_agent_id: string;
+  c_status: CredentialSecrets['status'];
+  c_expires_at: Date | null;
+  c_secret_hash: string;
+  c_previous_secret_hash: string | null;
+  c_previous_expires_at: Date | null;
+}
+
+const CLIENT_WITH_CREDENTIAL_SQL = `SELECT ${CLIENT_AGENT_COLUMNS},
+        c.id AS c_id, c.agent_id AS c_agent_id, c.status AS c_status, c.expires_at AS c_expires_at,
+        c.secret_hash AS c_secret_hash, c.previous_secret_hash AS c_previous_secret_hash,
+        c.previous_expires_at AS c_previous_expires_at
    FROM agents a LEFT JOIN credentials c ON c.agent_id = a.id AND c.id = $2
   WHERE a.id = $1 AND a.status = 'active'`;
 
@@ -80,7 +112,7 @@ export class AgentsRepository {
    * Client authentication in one round trip: the active agent and the credential its presented
    * secret names (null when there is none of that id for this agent, or no id was given).
    */
-  async findActiveWithCredential(id: string, credentialId: string | undefined): Promise<{ agent: Agent; credential: Credential | null } | null> {
+  async findActiveWithCredential(id: string, credentialId: string | undefined): Promise<{ agent: ClientAgent; credential: CredentialSecrets | null } | null> {
     const cache = this.#cache;
     if (cache && credentialId) {
       const agent = cache.agents.get(id);
@@ -88,12 +120,20 @@ export class AgentsRepository {
       if (agent && credential && credential.agentId === id) return { agent, credential };
     }
     const ticket = cache?.ticket();
-    const rows: (AgentRow & Record<string, unknown>)[] = await this.#ds.query(CLIENT_WITH_CREDENTIAL_SQL, [id, credentialId ?? null]);
+    const rows: ClientWithCredentialRow[] = await this.#ds.query(CLIENT_WITH_CREDENTIAL_SQL, [id, credentialId ?? null]);
     if (!rows.length) return null;
     const row = rows[0];
-    const agent = agentFromRow(row);
-    const credential = row.c_id
-      ? credentialFromRow(Object.fromEntries(CREDENTIAL_FIELDS.map((c) => [c, row[`c_${c}`]])) as unknown as CredentialRow)
+    const agent = clientAgentFromRow(row);
+    const credential: CredentialSecrets | null = row.c_id
+      ? {
+          id: row.c_id,
+          agentId: row.c_agent_id,
+          status: row.c_status,
+          expiresAt: row.c_expires_at,
+          secretHash: row.c_secret_hash,
+          previousSecretHash: row.c_previous_secret_hash,
+          previousExpiresAt: row.c_previous_expires_at,
+        }
       : null;
     if (cache && ticket !== undefined) {
       cache.agents.set(id, agent, ticket);

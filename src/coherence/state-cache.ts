@@ -1,5 +1,5 @@
-import type { Agent } from '../agents/agent.entity.ts';
-import type { Credential } from '../credentials/credential.entity.ts';
+import type { ClientAgent } from '../agents/agent.entity.ts';
+import type { CredentialSecrets } from '../credentials/credential.entity.ts';
 import type { Coherence, StateKind } from './coherence.ts';
 
 /** One kind of state in memory: answers only while the instance's lease holds (see Coherence). */
@@ -52,8 +52,8 @@ export class CoherentMap<V> {
  */
 export class StateCache {
   readonly coherence: Coherence;
-  readonly agents: CoherentMap<Agent>;
-  readonly credentials: CoherentMap<Credential>;
+  readonly agents: CoherentMap<ClientAgent>;
+  readonly credentials: CoherentMap<CredentialSecrets>;
   /** jti → revoked. */
   readonly jtis: CoherentMap<boolean>;
   /** kid → may verify tokens (next, active or retired). */

@@ -1,5 +1,8 @@
 import { EntitySchema } from 'typeorm';
 
+/** What a secret check needs of a credential (kept in memory: src/coherence). */
+export type CredentialSecrets = Pick<Credential, 'id' | 'agentId' | 'status' | 'expiresAt' | 'secretHash' | 'previousSecretHash' | 'previousExpiresAt'>;
+
 export interface Credential {
   id: string;
   agentId: string;

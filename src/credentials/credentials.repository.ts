@@ -5,10 +5,10 @@ import { offsetOf, type PageRequest } from '../http/pagination.ts';
 export type CredentialFilter = 'active' | 'revoked' | 'expired';
 
 /** The columns of a credential as plain SQL reads them (hot paths), and their mapping. */
-export const CREDENTIAL_COLUMNS =
+const CREDENTIAL_COLUMNS =
   'id, agent_id, org_id, secret_hash, previous_secret_hash, previous_expires_at, status, created_at, expires_at, rotated_at, revoked_at';
 
-export interface CredentialRow {
+interface CredentialRow {
   id: string;
   agent_id: string;
   org_id: string;
@@ -22,7 +22,7 @@ export interface CredentialRow {
   revoked_at: Date | null;
 }
 
-export function credentialFromRow(r: CredentialRow): Credential {
+function credentialFromRow(r: CredentialRow): Credential {
   return {
     id: r.id,
     agentId: r.agent_id,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { Credential } from './credential.entity.ts';
+import type { Credential, CredentialSecrets } from './credential.entity.ts';
 import { CredentialsRepository, type CredentialFilter } from './credentials.repository.ts';
 import { AgentsRepository } from '../agents/agents.repository.ts';
 import type { Agent } from '../agents/agent.entity.ts';
@@ -129,7 +129,7 @@ export class CredentialsService {
    * the current secret (the secret names its credential), a second only for a secret replaced
    * by a rotation still in its grace period; none when the secret was verified moments ago.
    */
-  async verifySecret(agentId: string, secret: string, prefetched?: Credential | null): Promise<SecretCheck> {
+  async verifySecret(agentId: string, secret: string, prefetched?: CredentialSecrets | null): Promise<SecretCheck> {
     const credentialId = credentialIdOf(secret);
     if (!credentialId) return { ok: false, reason: 'malformed_secret' };
     // `prefetched`: the row read with the agent in the same query (AgentsRepository.findActiveWithCredential).

@@ -1,7 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import type { PGlite } from '@electric-sql/pglite';
 
 // The embedded mode: a real PostgreSQL (PGlite, compiled to WASM) served on a loopback port by
 // pglite-socket, so that the application talks to it through the ordinary `pg` driver and the
@@ -41,6 +40,8 @@ function lockDataDir(dir: string): () => void {
  * on 127.0.0.1 on a free port.
  */
 export async function startEmbeddedPostgres(dataDir: string | undefined): Promise<EmbeddedPostgres> {
+  // Loaded only here: a server on PostgreSQL does not carry PGlite (about 7 MB of RSS).
+  const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite-socket')]);
   let unlock = () => {};
   let db: PGlite;
   if (dataDir === undefined) {

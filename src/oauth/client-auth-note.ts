@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import type { Credential } from '../credentials/credential.entity.ts';
+import type { CredentialSecrets } from '../credentials/credential.entity.ts';
 
 /**
  * What one /token request learns about its client on the way, kept in the request's async
@@ -8,7 +8,7 @@ import type { Credential } from '../credentials/credential.entity.ts';
  * second query), and, for the audit event, which credential matched or why none did.
  */
 export interface ClientAuthNote {
-  prefetched?: { agentId: string; credentialId: string | undefined; credential: Credential | null };
+  prefetched?: { agentId: string; credentialId: string | undefined; credential: CredentialSecrets | null };
   credentialId?: string;
   reason?: string;
 }

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { AgentsRepository } from '../agents/agents.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
-import type { Agent } from '../agents/agent.entity.ts';
+import type { ClientAgent } from '../agents/agent.entity.ts';
 import { OAuthError } from './oauth-errors.ts';
 import { credentialIdOf } from '../credentials/secrets.ts';
 import { isUuid } from '../ids.ts';
@@ -54,7 +54,7 @@ export async function authenticateClient(
   form: URLSearchParams,
   agents: AgentsRepository,
   credentials: CredentialsService,
-): Promise<Agent> {
+): Promise<ClientAgent> {
   const { clientId, clientSecret } = credentialsFrom(ctx, form);
   // The agent and the credential its secret names, in one query.
   const found = isUuid(clientId) ? await agents.findActiveWithCredential(clientId, credentialIdOf(clientSecret)) : null;

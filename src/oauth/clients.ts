@@ -1,4 +1,4 @@
-import type { Agent } from '../agents/agent.entity.ts';
+import type { ClientAgent } from '../agents/agent.entity.ts';
 
 // How an agent appears to oidc-provider: a confidential client that may only use the
 // client_credentials grant. Its secret is checked by our compareClientSecret (provider.ts)
@@ -24,7 +24,7 @@ export interface AgentClientMetadata {
   access_token_ttl: number | null;
 }
 
-export function clientMetadataOf(agent: Agent): AgentClientMetadata {
+export function clientMetadataOf(agent: ClientAgent): AgentClientMetadata {
   return {
     client_id: agent.id,
     client_secret: CLIENT_SECRET_PLACEHOLDER,

@@ -1,10 +1,8 @@
 import type { DataSource } from 'typeorm';
 import type { StateCache } from '../coherence/state-cache.ts';
-import { AGENT_COLUMNS, agentFromRow, type AgentRow } from '../agents/agents.repository.ts';
+import { CLIENT_AGENT_COLUMNS, clientAgentFromRow, type ClientAgentRow } from '../agents/agents.repository.ts';
 
-const STATE_SQL = `SELECT ${AGENT_COLUMNS.split(', ')
-  .map((c) => `a.${c}`)
-  .join(', ')},
+const STATE_SQL = `SELECT ${CLIENT_AGENT_COLUMNS},
         EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2) AS revoked,
         NOT EXISTS (SELECT 1 FROM signing_keys k WHERE k.kid = $3 AND k.status IN ('next', 'active', 'retired')) AS key_revoked
    FROM agents a WHERE a.id = $1`;
@@ -44,11 +42,11 @@ export class TokensRepository {
       }
     }
     const ticket = cache?.ticket();
-    const rows: (AgentRow & { revoked: boolean; key_revoked: boolean })[] = await this.#ds.query(STATE_SQL, [agentId, jti, kid]);
+    const rows: (ClientAgentRow & { revoked: boolean; key_revoked: boolean })[] = await this.#ds.query(STATE_SQL, [agentId, jti, kid]);
     const row = rows[0];
     if (!row) return undefined;
     if (cache && ticket !== undefined) {
-      if (row.status === 'active') cache.agents.set(agentId, agentFromRow(row), ticket);
+      if (row.status === 'active') cache.agents.set(agentId, clientAgentFromRow(row), ticket);
       cache.jtis.set(jti, row.revoked, ticket);
       cache.keys.set(kid, !row.key_revoked, ticket);
     }

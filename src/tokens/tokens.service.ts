@@ -1,4 +1,4 @@
-import type { Agent } from '../agents/agent.entity.ts';
+import type { ClientAgent } from '../agents/agent.entity.ts';
 import type { AccessTokenVerifier } from '../oauth/access-tokens.ts';
 import type { TokensRepository } from './tokens.repository.ts';
 
@@ -35,7 +35,7 @@ export class TokensService {
    * RFC 7662. Who may see a token: its own client, or a resource server of the same org that
    * holds tokens:introspect. Anyone else learns only `active: false`.
    */
-  async introspect(caller: Agent, token: string): Promise<Introspection> {
+  async introspect(caller: ClientAgent, token: string): Promise<Introspection> {
     const verified = await this.#verifier.verify(token);
     if (!verified) return INACTIVE;
     const { claims } = verified;
@@ -61,7 +61,7 @@ export class TokensService {
    * RFC 7009: a client revokes its own tokens. An invalid, expired or foreign token changes
    * nothing and is not an error (§2.2). Returns whether a revocation was recorded.
    */
-  async revoke(caller: Agent, token: string): Promise<boolean> {
+  async revoke(caller: ClientAgent, token: string): Promise<boolean> {
     const claims = await this.#verifier.decode(token);
     if (!claims || claims.client_id !== caller.id || claims.exp * 1000 <= Date.now()) return false;
     await this.#repo.revoke(claims.jti, claims.sub, claims.org_id, new Date(claims.exp * 1000));
