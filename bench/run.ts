@@ -964,6 +964,11 @@ async function soakScenario(ctx: Context, phase: Phase): Promise<ScenarioResult>
     { method: 'GET', path: '/.well-known/jwks.json' },
     { method: 'GET', path: '/api/v1/agents?limit=20', headers: { authorization: `Bearer ${adminToken}` } },
   ];
+  const idle = await phase.idp.request({ type: 'heap', id: 0, gc: true });
+  // One minute of the same traffic first, unmeasured: the bounded memories (secret memory,
+  // agents and credentials of the 10,000 agents) fill up once; growth is judged after that.
+  log('soak: 60 s of warm-up traffic (fills the bounded in-memory state)');
+  await measure(ctx, phase.idp, phase.db, { connections: options.connections, duration: 60, warmup: 0, requests, pools: { mixed: mixedPool }, sampleEvery: 5, timeoutSeconds: 60 });
   const before = await phase.idp.request({ type: 'heap', id: 0, gc: true });
   const seconds = Math.round(options.soakMinutes * 60);
   log(`soak: ${seconds} s of mixed traffic, RSS sampled every 5 s`);
@@ -975,6 +980,7 @@ async function soakScenario(ctx: Context, phase: Phase): Promise<ScenarioResult>
   const early = median(window(0.1, 0.3));
   const late = median(window(0.8, 1));
   const growth = late - early;
+  const heapIdle = idle.type === 'heap' ? idle.heapUsedMb : 0;
   const heapBefore = before.type === 'heap' ? before.heapUsedMb : 0;
   const heapAfter = after.type === 'heap' ? after.heapUsedMb : 0;
   const allowed = Math.max(10, early * 0.05);
@@ -990,7 +996,12 @@ async function soakScenario(ctx: Context, phase: Phase): Promise<ScenarioResult>
         value: `${round(early, 1)} → ${round(late, 1)} MB (${growth >= 0 ? '+' : ''}${round(growth, 1)} MB)`,
         met: options.soakMinutes >= 10 ? growth <= allowed : null,
       },
-      { name: 'heap after full GC, before → after the soak', goal: '≤ +10 MB', value: `${round(heapBefore, 1)} → ${round(heapAfter, 1)} MB`, met: heapAfter - heapBefore <= 10 },
+      {
+        name: 'heap after full GC, after the warm-up minute → after the soak',
+        goal: '≤ +10 MB',
+        value: `${round(heapBefore, 1)} → ${round(heapAfter, 1)} MB (${round(heapIdle, 1)} MB before any traffic)`,
+        met: heapAfter - heapBefore <= 10,
+      },
       noFailures(agentIdp),
     ],
     notes: options.soakMinutes >= 10 ? [] : [`shorter than the 10 minutes of the target: growth reported, not judged`],
