@@ -162,8 +162,8 @@ export class Coherence {
   }
 
   /** A query on the LISTEN connection, after the ones already asked for. */
-  #onListener<T = unknown>(client: pg.Client, text: string, values: unknown[]): Promise<pg.QueryResult<T & pg.QueryResultRow>> {
-    const run = this.#queue.then(() => client.query<T & pg.QueryResultRow>(text, values));
+  #onListener(client: pg.Client, text: string, values: unknown[]): Promise<pg.QueryResult> {
+    const run = this.#queue.then(() => client.query(text, values));
     this.#queue = run.catch(() => {});
     return run;
   }
@@ -199,12 +199,21 @@ export class Coherence {
     this.#reset();
     clearTimeout(this.#heartbeatTimer);
     client.removeAllListeners('notification');
+    // When stopping, stop() gives the lease back on this connection, then ends it.
     if (this.#stopped) return;
-    client.removeAllListeners('end');
-    client.removeAllListeners('error');
+    this.#dispose(client);
+    this.#reconnectLater('lost the LISTEN connection for state changes; reading the database until it is back', err);
+  }
+
+  #dispose(client: pg.Client): void {
+    client.removeAllListeners();
     client.on('error', () => {});
     client.end().catch(() => {});
-    this.#logger.warn('lost the LISTEN connection for state changes; reading the database until it is back', { err });
+  }
+
+  #reconnectLater(message: string, err: unknown): void {
+    if (this.#stopped) return;
+    this.#logger.warn(message, { err });
     this.#reconnectTimer = setTimeout(() => void this.#connect(), 1_000);
     this.#reconnectTimer.unref();
   }
@@ -226,16 +235,11 @@ export class Coherence {
       this.#reset();
       await this.#heartbeat(client);
     } catch (err) {
-      if (this.#client === client) this.#lose(client, err);
-      else {
-        client.removeAllListeners();
-        client.on('error', () => {});
-        client.end().catch(() => {});
-        if (!this.#stopped) {
-          this.#logger.warn('could not open the LISTEN connection for state changes; trying again in 1 s', { err });
-          this.#reconnectTimer = setTimeout(() => void this.#connect(), 1_000);
-          this.#reconnectTimer.unref();
-        }
+      if (this.#client === client) {
+        this.#lose(client, err);
+      } else {
+        this.#dispose(client);
+        this.#reconnectLater('could not open the LISTEN connection for state changes; trying again in 1 s', err);
       }
     }
   }
