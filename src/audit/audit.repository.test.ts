@@ -1,122 +1,46 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import Koa from 'koa';
-import Router from '@koa/router';
-import type { DataSource } from 'typeorm';
-import { migratedDatabase, type TestDatabase } from '../../test/helpers/database.ts';
 import { checkAgainstContract } from '../../test/helpers/api.ts';
-import type { Logger } from '../logger.ts';
-import { HttpError, NotFound, ValidationFailed } from '../http/errors.ts';
-import { problemHandler } from '../http/problem.ts';
-import { requestContext } from '../http/request-context.ts';
-import type { AuditAction, AuditEvent, AuditEventInput } from './audit-event.ts';
-import { AuditWriter } from './audit.writer.ts';
-import { AuditRepository, decodeCursor, encodeCursor, type AuditFilters } from './audit.repository.ts';
-import { AuditService, type AuditQuery, type AuditReader } from './audit.service.ts';
+import { NotFound, ValidationFailed } from '../http/errors.ts';
+import type { AuditEvent } from './audit-event.ts';
+import type { AuditRepository, AuditFilters } from './audit.repository.ts';
+import { decodeCursor, encodeCursor } from './audit.repository.ts';
+import type { AuditQuery, AuditService } from './audit.service.ts';
 import { presentAuditEvent } from './audit.presenter.ts';
-import { auditRoutes } from './audit.routes.ts';
+import type { DataSource } from 'typeorm';
+import {
+  ADMINS,
+  AGENTS,
+  DAY,
+  ORG_A,
+  ORG_B,
+  newestFirst,
+  readerA,
+  readerB,
+  readerRoot,
+  rejection,
+  seededAuditLog,
+  type SeededAuditLog,
+} from '../../test/helpers/audit-log.ts';
 
-// The audit log's reads (repository, service, routes) against a real database.
+// The audit log's reads (repository and service) against a real database; the routes are in
+// audit.routes.test.ts.
 
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
-const DAY = 86_400_000;
-
-let db: TestDatabase;
+let log: SeededAuditLog;
 let ds: DataSource;
-let writer: AuditWriter;
 let repo: AuditRepository;
 let service: AuditService;
-let clock = new Date();
-
-beforeAll(async () => {
-  ({ db, ds } = await migratedDatabase());
-  writer = new AuditWriter(ds, quiet, { now: () => clock });
-  repo = new AuditRepository(ds);
-  service = new AuditService(ds, { retentionDays: 90 });
-});
-afterAll(async () => {
-  await writer?.close();
-  await ds?.destroy();
-  await db?.drop();
-});
-
-const ACTIONS: AuditAction[] = ['token.issued', 'token.denied', 'agent.created', 'credential.rotated'];
-const ORG_A = randomUUID();
-const ORG_B = randomUUID();
-const ROOT = randomUUID();
-const AGENTS = Array.from({ length: 5 }, () => randomUUID());
-const ADMINS = Array.from({ length: 3 }, () => randomUUID());
-
-/** Writes events whose times come from `at(i)`; the writer batches them. */
-async function seed(count: number, orgId: string | null, at: (i: number) => Date, shape: (i: number) => Partial<AuditEventInput> = () => ({})): Promise<AuditEvent[]> {
-  const writes: Promise<AuditEvent>[] = [];
-  for (let i = 0; i < count; i++) {
-    clock = at(i);
-    const action = ACTIONS[i % ACTIONS.length];
-    writes.push(
-      writer.write({
-        orgId,
-        actor: { type: 'agent', id: ADMINS[i % ADMINS.length] },
-        action,
-        target: { type: 'agent', id: null },
-        agentId: AGENTS[i % AGENTS.length],
-        outcome: action === 'token.denied' ? 'failure' : 'success',
-        requestId: randomUUID(),
-        ip: '198.51.100.1',
-        userAgent: 'jest',
-        details: { i },
-        ...shape(i),
-      }),
-    );
-  }
-  clock = new Date();
-  return Promise.all(writes);
-}
-
-const newestFirst = (a: AuditEvent, b: AuditEvent) =>
-  b.occurredAt.getTime() - a.occurredAt.getTime() || (a.eventId < b.eventId ? 1 : a.eventId > b.eventId ? -1 : 0);
-
-async function everyPage(reader: AuditReader, query: AuditQuery, between?: () => Promise<unknown>): Promise<{ events: AuditEvent[]; pages: number }> {
-  const events: AuditEvent[] = [];
-  let cursor: string | undefined;
-  let pages = 0;
-  do {
-    const page = await service.page(reader, { ...query, cursor });
-    pages++;
-    events.push(...page.rows);
-    cursor = page.nextCursor ?? undefined;
-    if (between) await between();
-  } while (cursor);
-  return { events, pages };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<HttpError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as HttpError;
-  }
-  throw new Error('expected a rejection');
-}
-
-const readerA: AuditReader = { orgId: ORG_A, isRoot: false };
-const readerB: AuditReader = { orgId: ORG_B, isRoot: false };
-const readerRoot: AuditReader = { orgId: ROOT, isRoot: true };
-
 let seededA: AuditEvent[];
 let seededB: AuditEvent[];
 let seededRoot: AuditEvent[];
 let unowned: AuditEvent[];
+let seed: SeededAuditLog['seed'];
+let everyPage: SeededAuditLog['everyPage'];
 
 beforeAll(async () => {
-  const base = Date.now() - 2 * DAY;
-  // Three events per millisecond: the event id breaks the ties.
-  seededA = await seed(230, ORG_A, (i) => new Date(base + Math.floor(i / 3) * 1000));
-  seededB = await seed(40, ORG_B, (i) => new Date(base + i * 1000));
-  seededRoot = await seed(6, ROOT, (i) => new Date(base + i * 1000));
-  unowned = await seed(4, null, (i) => new Date(base + i * 1000), () => ({ actor: { type: 'scheduler', id: 'key-rotation' }, action: 'key.rotated', target: { type: 'key', id: 'kid' }, agentId: null }));
+  log = await seededAuditLog();
+  ({ ds, repo, service, seededA, seededB, seededRoot, unowned, seed, everyPage } = log);
 });
+afterAll(() => log?.close());
 
 describe('keyset pages', () => {
   it('cover a set exactly once, newest first, while new events arrive between pages', async () => {
@@ -142,7 +66,11 @@ describe('keyset pages', () => {
     // Days ago, around each window's edge; one a little in the future (a clock ahead).
     const ages = [-0.05, 0, 0.2, 0.99, 1, 1.01, 3, 6.99, 7, 7.01, 20, 29.99, 30, 30.01, 45, 60, 85, 89.5];
     const seeded = await seed(ages.length * 2, org, (i) => new Date(now - ages[Math.floor(i / 2)] * DAY));
-    const expected = (keep: (e: AuditEvent) => boolean) => seeded.filter(keep).sort(newestFirst).map((e) => e.eventId);
+    const expected = (keep: (e: AuditEvent) => boolean) =>
+      seeded
+        .filter(keep)
+        .sort(newestFirst)
+        .map((e) => e.eventId);
     for (const limit of [1, 3, 7, 200]) {
       expect((await everyPage(reader, { limit })).events.map((e) => e.eventId)).toEqual(expected(() => true));
     }
@@ -211,7 +139,9 @@ describe('filters', () => {
     expect(old.message).toMatch(/retention window.*kept for 90 days/);
     expect(old.errors).toEqual([expect.objectContaining({ field: 'query/from' })]);
 
-    const reversed = await rejection(service.page(readerA, { from: new Date(Date.now() - DAY).toISOString(), to: new Date(Date.now() - 2 * DAY).toISOString() }));
+    const reversed = await rejection(
+      service.page(readerA, { from: new Date(Date.now() - DAY).toISOString(), to: new Date(Date.now() - 2 * DAY).toISOString() }),
+    );
     expect(reversed.errors).toEqual([expect.objectContaining({ field: 'query/to' })]);
   });
 
@@ -249,7 +179,7 @@ describe('cursors', () => {
     }
   });
 
-  it("of one org open nothing of it to another", async () => {
+  it('of one org open nothing of it to another', async () => {
     const { nextCursor } = await service.page(readerA, { limit: 5 });
     const { rows } = await service.page(readerB, { cursor: nextCursor!, limit: 200 });
     expect(rows.every((e) => e.orgId === ORG_B)).toBe(true);
@@ -295,7 +225,12 @@ describe('export stream', () => {
   it('yields every matching event once, newest first, in keyset chunks', async () => {
     const streamed: AuditEvent[] = [];
     for await (const e of repo.stream(ORG_A, { action: 'token.denied' } as AuditFilters, { chunkSize: 7 })) streamed.push(e);
-    expect(streamed.map((e) => e.eventId)).toEqual(seededA.filter((e) => e.action === 'token.denied').sort(newestFirst).map((e) => e.eventId));
+    expect(streamed.map((e) => e.eventId)).toEqual(
+      seededA
+        .filter((e) => e.action === 'token.denied')
+        .sort(newestFirst)
+        .map((e) => e.eventId),
+    );
   });
 });
 
@@ -307,107 +242,5 @@ describe('presented events', () => {
     const one = presentAuditEvent(await service.get(readerA, seededA[5].eventId));
     expect(() => checkAgainstContract('GET', `/api/v1/audit/${seededA[5].eventId}`, 200, 'application/json', one)).not.toThrow();
     expect(Object.keys(one)).toEqual(['eventId', 'occurredAt', 'orgId', 'actor', 'action', 'target', 'outcome', 'requestId', 'ip', 'userAgent', 'details']);
-  });
-});
-
-describe('the routes (on a bare management router)', () => {
-  let server: Server;
-  let base: string;
-
-  beforeAll(async () => {
-    // Stands in for the bearer check: the org and scopes come from test headers.
-    const app = new Koa();
-    const router = new Router({ prefix: '/api/v1' });
-    router.use(problemHandler(quiet));
-    router.use(async (ctx, next) => {
-      const orgId = ctx.get('x-test-org');
-      ctx.state.actor = { agentId: randomUUID(), orgId, isRoot: orgId === ROOT, scopes: new Set(ctx.get('x-test-scopes').split(' ')), jti: 'x' };
-      await next();
-    });
-    auditRoutes(router, service);
-    app.use(requestContext(quiet));
-    app.use(router.routes());
-    server = createServer(app.callback());
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-  afterAll(() => new Promise((resolve) => server.close(resolve)));
-
-  async function get(path: string, orgId = ORG_A, scopes = 'audit:read') {
-    const res = await fetch(base + path, { headers: { 'x-test-org': orgId, 'x-test-scopes': scopes } });
-    const text = await res.text();
-    const type = res.headers.get('content-type') ?? '';
-    const body = /^application\/(problem\+)?json$/.test(type.split(';')[0]) && text ? JSON.parse(text) : text;
-    if (!type.startsWith('application/x-ndjson')) checkAgainstContract('GET', path.split('?')[0], res.status, type, body);
-    return { status: res.status, headers: res.headers, body, text };
-  }
-
-  it('page with nextCursor and an RFC 8288 Link to the next page', async () => {
-    const expected = seededA.filter((e) => e.action === 'agent.created').sort(newestFirst);
-    const seen: string[] = [];
-    let path: string | undefined = '/api/v1/audit?action=agent.created&limit=25';
-    while (path) {
-      const res = await get(path);
-      expect(res.status).toBe(200);
-      seen.push(...res.body.data.map((e: { eventId: string }) => e.eventId));
-      const link = res.headers.get('link');
-      if (res.body.nextCursor) {
-        expect(link).toBe(`</api/v1/audit?action=agent.created&limit=25&cursor=${res.body.nextCursor}>; rel="next"`);
-        path = /^<([^>]+)>; rel="next"$/.exec(link!)![1];
-      } else {
-        expect(link).toBeNull();
-        path = undefined;
-      }
-    }
-    expect(seen).toEqual(expected.map((e) => e.eventId));
-  });
-
-  it('answer bad queries with a 400 problem naming the field', async () => {
-    for (const [query, field] of [
-      ['limit=500', 'query/limit'],
-      ['limit=0', 'query/limit'],
-      ['cursor=not%20base64!', 'query/cursor'],
-      [`cursor=${Buffer.from('nope').toString('base64url')}`, 'query/cursor'],
-      ['agentId=123', 'query/agentId'],
-      ['action=DROP%20TABLE', 'query/action'],
-      ['outcome=maybe', 'query/outcome'],
-      ['from=yesterday', 'query/from'],
-      [`from=${new Date(Date.now() - 100 * DAY).toISOString()}`, 'query/from'],
-      ['unknown=1', 'query/unknown'],
-    ]) {
-      const res = await get(`/api/v1/audit?${query}`);
-      expect({ query, status: res.status }).toEqual({ query, status: 400 });
-      expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
-    }
-  });
-
-  it('get one event of the own org; 404 for another org’s and for what is not a UUID', async () => {
-    const id = seededA[3].eventId;
-    const mine = await get(`/api/v1/audit/${id}`);
-    expect(mine.status).toBe(200);
-    expect(mine.body.eventId).toBe(id);
-    expect((await get(`/api/v1/audit/${id}`, ORG_B)).status).toBe(404);
-    expect((await get('/api/v1/audit/not-a-uuid')).status).toBe(404);
-  });
-
-  it('need the audit:read scope', async () => {
-    for (const path of ['/api/v1/audit', '/api/v1/audit/export', `/api/v1/audit/${seededA[0].eventId}`]) {
-      expect((await get(path, ORG_A, 'agents:read')).status).toBe(403);
-    }
-  });
-
-  it('export NDJSON, newest first, with the filters', async () => {
-    const res = await get('/api/v1/audit/export?outcome=failure');
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
-    const lines = res.text.trimEnd().split('\n').map((l) => JSON.parse(l));
-    expect(lines.map((e) => e.eventId)).toEqual(seededA.filter((e) => e.outcome === 'failure').sort(newestFirst).map((e) => e.eventId));
-    for (const line of lines.slice(0, 3)) {
-      expect(() => checkAgainstContract('GET', `/api/v1/audit/${line.eventId}`, 200, 'application/json', line)).not.toThrow();
-    }
-    const empty = await get(`/api/v1/audit/export?agentId=${randomUUID()}`);
-    expect(empty.status).toBe(200);
-    expect(empty.text).toBe('');
-    expect((await get('/api/v1/audit/export?limit=5')).status).toBe(400);
   });
 });
