@@ -143,7 +143,12 @@ async function load(ds: DataSource, orgs: string[], agents: string[], start: Dat
   log(`indexes: ${(indexMs / 1000).toFixed(1)} s`);
   const [analyzeMs] = await timed(() => ds.query('ANALYZE audit_events'));
   log(`analyze: ${(analyzeMs / 1000).toFixed(1)} s`);
-  results.push({ what: 'load (INSERT … SELECT generate_series, then indexes, ANALYZE)', p50: '', p95: '', note: `${((loadMs + indexMs + analyzeMs) / 1000).toFixed(0)} s total` });
+  results.push({
+    what: 'load (INSERT … SELECT generate_series, then indexes, ANALYZE)',
+    p50: '',
+    p95: '',
+    note: `${((loadMs + indexMs + analyzeMs) / 1000).toFixed(0)} s total`,
+  });
 }
 
 /** True when a --keep run left a loaded database behind. */
@@ -209,7 +214,9 @@ async function main(): Promise<void> {
     const agentOf = (org: number, i: number) => agents[org * AGENTS_PER_ORG + (i % AGENTS_PER_ORG)];
     const [{ count }] = await ds.query(`SELECT reltuples::bigint AS count FROM pg_class WHERE oid = 'audit_events'::regclass`);
     log(`about ${Number(count).toLocaleString('en')} events`);
-    const [{ size }] = await ds.query(`SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) AS size FROM pg_inherits WHERE inhparent = 'audit_events'::regclass`);
+    const [{ size }] = await ds.query(
+      `SELECT pg_size_pretty(sum(pg_total_relation_size(inhrelid))) AS size FROM pg_inherits WHERE inhparent = 'audit_events'::regclass`,
+    );
     log(`audit_events on disk: ${size}`);
 
     const service = new AuditService(ds, { retentionDays: 90 });
@@ -236,7 +243,11 @@ async function main(): Promise<void> {
     const deep = cursor!;
     await measure('page 1001, org + action (cursor 50 000 events deep)', () => page(0, { action: 'token.issued', cursor: deep }));
     // The middle of the set: a cursor at 45 days back.
-    const middle = (i: number) => encodeCursor({ occurredAt: new Date(Date.now() - 45 * DAY - i * 1000).toISOString().replace('Z', '000Z'), eventId: 'ffffffff-ffff-4fff-bfff-ffffffffffff' });
+    const middle = (i: number) =>
+      encodeCursor({
+        occurredAt: new Date(Date.now() - 45 * DAY - i * 1000).toISOString().replace('Z', '000Z'),
+        eventId: 'ffffffff-ffff-4fff-bfff-ffffffffffff',
+      });
     await measure('page in the middle of the set (45 days back), org', (i) => page(i, { cursor: middle(i) }));
     await measure('page in the middle of the set, org + agentId', (i) => page(i, { agentId: agentOf(i % ORGS, i), cursor: middle(i) }));
 
@@ -244,7 +255,11 @@ async function main(): Promise<void> {
       const from = new Date(Date.now() - 90 * DAY).toISOString();
       const cols = `event_id, occurred_at`;
       console.log('\n-- first page, org + action');
-      await explain(ds, `SELECT ${cols} FROM audit_events WHERE org_id = $1 AND action = $2 AND occurred_at >= $3 ORDER BY occurred_at DESC, event_id DESC LIMIT 51`, [orgs[0], 'token.denied', from]);
+      await explain(
+        ds,
+        `SELECT ${cols} FROM audit_events WHERE org_id = $1 AND action = $2 AND occurred_at >= $3 ORDER BY occurred_at DESC, event_id DESC LIMIT 51`,
+        [orgs[0], 'token.denied', from],
+      );
       console.log('\n-- middle page, org + agent');
       const at = new Date(Date.now() - 45 * DAY).toISOString();
       await explain(
@@ -307,9 +322,9 @@ async function main(): Promise<void> {
 
     // GET /audit/{eventId}: an id of the writer's (UUIDv7, its day known) and a loaded one (v4).
     await measure('one event by id (UUIDv7 from the writer)', async (i) => ((await service.get(reader(0), written[i % written.length])) ? 1 : 0));
-    const loadedIds: string[] = (await ds.query(`SELECT event_id FROM audit_events WHERE org_id = $1 AND occurred_at < now() - interval '40 days' LIMIT 100`, [orgs[0]])).map(
-      (r: { event_id: string }) => r.event_id,
-    );
+    const loadedIds: string[] = (
+      await ds.query(`SELECT event_id FROM audit_events WHERE org_id = $1 AND occurred_at < now() - interval '40 days' LIMIT 100`, [orgs[0]])
+    ).map((r: { event_id: string }) => r.event_id);
     await measure('one event by id (UUIDv4, every partition probed)', async (i) => ((await service.get(reader(0), loadedIds[i % loadedIds.length])) ? 1 : 0));
 
     // Purge, on clocks on which one more day has left the window each time: the oldest loaded
@@ -325,12 +340,19 @@ async function main(): Promise<void> {
       const purgeNow = new Date(day + DAY + 90 * DAY + 60_000);
       const job = new AuditMaintenance(ds, writer, quiet, { retentionDays: 90, now: () => purgeNow });
       const [purgeMs, purged] = await timed(() => job.run());
-      results.push({ what: `retention run dropping one day (${rowsInDay} events)`, p50: purgeMs.toFixed(1), p95: '', note: `${purged.dropped.join(', ')}; run() in ms` });
+      results.push({
+        what: `retention run dropping one day (${rowsInDay} events)`,
+        p50: purgeMs.toFixed(1),
+        p95: '',
+        note: `${purged.dropped.join(', ')}; run() in ms`,
+      });
       log(`purge: ${purged.dropped.join(', ')} with ${rowsInDay} events in ${purgeMs.toFixed(1)} ms`);
     }
     await writer.close();
 
-    console.log(`\n${Number(count).toLocaleString('en')} events, ${ORGS} orgs, ${ORGS * AGENTS_PER_ORG} agents, 90 days; ${RUNS} runs per line; PostgreSQL ${(await ds.query('SHOW server_version'))[0].server_version}\n`);
+    console.log(
+      `\n${Number(count).toLocaleString('en')} events, ${ORGS} orgs, ${ORGS * AGENTS_PER_ORG} agents, 90 days; ${RUNS} runs per line; PostgreSQL ${(await ds.query('SHOW server_version'))[0].server_version}\n`,
+    );
     const width = Math.max(...results.map((r) => r.what.length));
     console.log(`${'measure'.padEnd(width)}  ${'p50 ms'.padStart(9)}  ${'p95 ms'.padStart(9)}  note`);
     for (const r of results) console.log(`${r.what.padEnd(width)}  ${r.p50.padStart(9)}  ${r.p95.padStart(9)}  ${r.note}`);

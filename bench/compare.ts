@@ -59,7 +59,9 @@ const lines = [
   `before: ${a.runId} (${a.database}, ${a.options.duration} s, ${a.options.connections} conn, ${a.git?.commit?.slice(0, 8) ?? '?'})`,
   `after:  ${b.runId} (${b.database}, ${b.options.duration} s, ${b.options.connections} conn, ${b.git?.commit?.slice(0, 8) ?? '?'})`,
   '',
-  ['scenario'.padEnd(30), 'req/s'.padStart(17), 'Δ'.padStart(6), 'p99 ms'.padStart(15), 'CPU ms/req'.padStart(15), 'Δ'.padStart(6), 'ratio'.padStart(12)].join(' '),
+  ['scenario'.padEnd(30), 'req/s'.padStart(17), 'Δ'.padStart(6), 'p99 ms'.padStart(15), 'CPU ms/req'.padStart(15), 'Δ'.padStart(6), 'ratio'.padStart(12)].join(
+    ' ',
+  ),
 ];
 for (const y of b.scenarios) {
   const x = a.scenarios.find((s) => s.scenario === y.scenario && s.alg === y.alg);

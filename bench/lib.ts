@@ -140,7 +140,9 @@ export function percentile(h: LatencyHistogram, p: number): number {
   if (h.count === 0) return 0;
   const rank = Math.max(1, Math.ceil((p / 100) * h.count));
   let seen = 0;
-  for (const i of Object.keys(h.buckets).map(Number).sort((a, b) => a - b)) {
+  for (const i of Object.keys(h.buckets)
+    .map(Number)
+    .sort((a, b) => a - b)) {
     seen += h.buckets[i];
     if (seen >= rank) return Math.min(h.maxMs, BUCKET_BASE_MS * Math.exp((i + 0.5) * BUCKET_GROWTH));
   }
@@ -161,10 +163,7 @@ export interface LoadResult {
   loadCpuMs: number;
 }
 
-export type LoadMessage =
-  | { type: 'measure-start' }
-  | { type: 'result'; result: LoadResult }
-  | { type: 'error'; message: string };
+export type LoadMessage = { type: 'measure-start' } | { type: 'result'; result: LoadResult } | { type: 'error'; message: string };
 
 // ---- agent-idp server child (bench/agent-idp-server.ts) ---------------------------------
 

@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import type { Request } from 'autocannon';
+import type { Request, Result } from 'autocannon';
 import { newHistogram, processCpuMs, processRssMb, record, type LoadJob, type LoadMessage, type LoadResult, type RssSample } from './lib.ts';
 
 // The load generator: one job (sent by bench/run.ts over IPC), driven with autocannon from this
@@ -36,7 +36,7 @@ function requestsOf(job: LoadJob): Request[] {
 }
 
 function run(job: LoadJob, requests: Request[], seconds: number, amount: number | undefined, onResponse?: (ms: number) => void) {
-  return new Promise<{ result: import('autocannon').Result; elapsedS: number }>((resolve, reject) => {
+  return new Promise<{ result: Result; elapsedS: number }>((resolve, reject) => {
     const started = performance.now();
     const instance = autocannon(
       {

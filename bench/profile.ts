@@ -54,7 +54,8 @@ function packageOf(url: string, functionName: string): string {
 function shortWhere(url: string, line: number): string {
   if (!url) return '';
   const nm = url.lastIndexOf('/node_modules/');
-  const path = nm !== -1 ? url.slice(nm + '/node_modules/'.length) : (/\/((?:src|bench|config|migrations)\/.*)$/.exec(url)?.[1] ?? url.replace(/^file:\/\//, ''));
+  const path =
+    nm !== -1 ? url.slice(nm + '/node_modules/'.length) : (/\/((?:src|bench|config|migrations)\/.*)$/.exec(url)?.[1] ?? url.replace(/^file:\/\//, ''));
   return `${path}:${line + 1}`;
 }
 

@@ -121,11 +121,17 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number from ${min} to ${max}, got "${raw}"`);
     return n;
   };
-  const scenarios = (values.scenario ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  const scenarios = (values.scenario ?? [])
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const s of scenarios) {
     if (!(SCENARIOS as readonly string[]).includes(s)) throw new Error(`unknown scenario "${s}" (known: ${SCENARIOS.join(', ')})`);
   }
-  const algs = (values.alg ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  const algs = (values.alg ?? [])
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const a of algs) if (!ALGS.includes(a)) throw new Error(`--alg must be one of ${ALGS.join(', ')}, got "${a}"`);
   const quick = values.quick === true;
   // The issue bounds a scenario to about a minute; longer runs are the soak's job.
@@ -415,10 +421,14 @@ async function setUp(idp: ServerHandle, operator: { clientId: string; clientSecr
   const rs = await agentWithSecret(base, adminToken, { name: 'bench-resource-server', scopes: ['tokens:introspect'], audiences: [JWT_RESOURCE] });
   const token = await accessToken(base, warm.clientId, warm.clientSecret, { scope: BENCH_SCOPE });
   // A realistic page for the management listing: 40 more agents (no secrets, no bcrypt).
-  await inParallel(Array.from({ length: 40 }, (_, i) => i), 8, async (i) => {
-    const res = await http(base, 'POST', '/api/v1/agents', { bearer: adminToken, json: { name: `bench-filler-${i}`, ...AGENT_BODY } });
-    if (res.status !== 201) throw new Error(`agent not created: ${res.status}`);
-  });
+  await inParallel(
+    Array.from({ length: 40 }, (_, i) => i),
+    8,
+    async (i) => {
+      const res = await http(base, 'POST', '/api/v1/agents', { bearer: adminToken, json: { name: `bench-filler-${i}`, ...AGENT_BODY } });
+      if (res.status !== 201) throw new Error(`agent not created: ${res.status}`);
+    },
+  );
   return { operatorToken, orgId: org.orgId, adminToken, warm, rs, token };
 }
 
@@ -628,7 +638,13 @@ async function measureAll(ctx: Context, loads: Load[], profileName?: string): Pr
   });
 }
 
-async function measure(ctx: Context, server: ServerHandle, db: BenchDatabase | undefined, job: Omit<LoadJob, 'url' | 'serverPid'>, profileName?: string): Promise<Measurement> {
+async function measure(
+  ctx: Context,
+  server: ServerHandle,
+  db: BenchDatabase | undefined,
+  job: Omit<LoadJob, 'url' | 'serverPid'>,
+  profileName?: string,
+): Promise<Measurement> {
   const [m] = await measureAll(ctx, [{ server, db, job }], profileName);
   return m;
 }
@@ -663,10 +679,22 @@ function jwtHeader(token: string): { alg?: string; typ?: string } {
 // ---- scenarios ------------------------------------------------------------------------------
 
 async function jwksScenario(ctx: Context, phase: Phase): Promise<ScenarioResult> {
-  const job = { connections: ctx.options.connections, duration: ctx.options.duration, warmup: ctx.options.warmup, requests: [{ method: 'GET', path: '/.well-known/jwks.json' } as RequestTemplate] };
+  const job = {
+    connections: ctx.options.connections,
+    duration: ctx.options.duration,
+    warmup: ctx.options.warmup,
+    requests: [{ method: 'GET', path: '/.well-known/jwks.json' } as RequestTemplate],
+  };
   const [a, b] = await Promise.all([http(phase.idp.url, 'GET', '/.well-known/jwks.json'), http(phase.ref.url, 'GET', '/.well-known/jwks.json')]);
   await expect('both servers publish a JWKS of as many keys', async () => a.status === 200 && b.status === 200 && a.body.keys.length === b.body.keys.length);
-  const [agentIdp, reference] = await measureAll(ctx, [{ server: phase.idp, db: phase.db, job }, { server: phase.ref, db: undefined, job }], ctx.options.profile ? `jwks-${phase.alg}` : undefined);
+  const [agentIdp, reference] = await measureAll(
+    ctx,
+    [
+      { server: phase.idp, db: phase.db, job },
+      { server: phase.ref, db: undefined, job },
+    ],
+    ctx.options.profile ? `jwks-${phase.alg}` : undefined,
+  );
   log(`jwks ${describe(agentIdp)}`);
   log(`jwks ${describe(reference)}`);
   const ratio = agentIdp.rps / reference.rps;
@@ -687,12 +715,25 @@ async function jwksScenario(ctx: Context, phase: Phase): Promise<ScenarioResult>
 
 async function tokenScenario(ctx: Context, phase: Phase): Promise<ScenarioResult> {
   const { warm } = phase.fixtures;
-  const tokenRequest = (authorization: string): RequestTemplate => ({ method: 'POST', path: '/token', headers: { authorization, 'content-type': FORM }, body: TOKEN_BODY });
-  const job = (authorization: string) => ({ connections: ctx.options.connections, duration: ctx.options.duration, warmup: ctx.options.warmup, requests: [tokenRequest(authorization)] });
+  const tokenRequest = (authorization: string): RequestTemplate => ({
+    method: 'POST',
+    path: '/token',
+    headers: { authorization, 'content-type': FORM },
+    body: TOKEN_BODY,
+  });
+  const job = (authorization: string) => ({
+    connections: ctx.options.connections,
+    duration: ctx.options.duration,
+    warmup: ctx.options.warmup,
+    requests: [tokenRequest(authorization)],
+  });
   // One warm-up request each (the only bcrypt compare of agent-idp's run), checked.
   const mine = await accessToken(phase.idp.url, warm.clientId, warm.clientSecret, { scope: BENCH_SCOPE });
   const theirs = await accessToken(phase.ref.url, 'bench-client', phase.refSecrets.client, { scope: BENCH_SCOPE });
-  await expect(`both sign ${phase.alg} JWT access tokens`, async () => jwtHeader(mine).alg === phase.alg && jwtHeader(theirs).alg === phase.alg && jwtHeader(theirs).typ === 'at+jwt');
+  await expect(
+    `both sign ${phase.alg} JWT access tokens`,
+    async () => jwtHeader(mine).alg === phase.alg && jwtHeader(theirs).alg === phase.alg && jwtHeader(theirs).typ === 'at+jwt',
+  );
   const [agentIdp, reference] = await measureAll(
     ctx,
     [
@@ -735,7 +776,10 @@ async function introspectScenario(ctx: Context, phase: Phase): Promise<ScenarioR
   const check = async () => {
     const [a, b] = await Promise.all([
       http(phase.idp.url, 'POST', '/token/introspect', { basic: [rs.clientId, rs.clientSecret], form: { token, token_type_hint: 'access_token' } }),
-      http(phase.ref.url, 'POST', '/token/introspect', { basic: ['bench-rs', phase.refSecrets.rs], form: { token: phase.refOpaqueToken, token_type_hint: 'access_token' } }),
+      http(phase.ref.url, 'POST', '/token/introspect', {
+        basic: ['bench-rs', phase.refSecrets.rs],
+        form: { token: phase.refOpaqueToken, token_type_hint: 'access_token' },
+      }),
     ]);
     return a.status === 200 && a.body.active === true && b.status === 200 && b.body.active === true;
   };
@@ -769,7 +813,9 @@ async function introspectScenario(ctx: Context, phase: Phase): Promise<ScenarioR
     ratio,
     cpuRatio,
     targets: [ratioTarget('introspection req/s', ratio, cpuRatio), noFailures(agentIdp)],
-    notes: [`agent-idp introspects a ${phase.alg} JWT (signature, claims, revocation and agent state in PostgreSQL); the reference an opaque token from memory`],
+    notes: [
+      `agent-idp introspects a ${phase.alg} JWT (signature, claims, revocation and agent state in PostgreSQL); the reference an opaque token from memory`,
+    ],
   };
 }
 
@@ -817,8 +863,10 @@ async function coldScenario(ctx: Context, phase: Phase, bcryptCost: number): Pro
   if (ctx.pinning.servers) setAffinity(phase.idp.pid, allCpus());
   let fresh: { clientId: string; clientSecret: string }[];
   try {
-    fresh = await inParallel(Array.from({ length: needed }, (_, i) => i), 8, (i) =>
-      agentWithSecret(phase.idp.url, phase.fixtures.adminToken, { name: `bench-cold-${i}`, ...AGENT_BODY }),
+    fresh = await inParallel(
+      Array.from({ length: needed }, (_, i) => i),
+      8,
+      (i) => agentWithSecret(phase.idp.url, phase.fixtures.adminToken, { name: `bench-cold-${i}`, ...AGENT_BODY }),
     );
   } finally {
     if (ctx.pinning.servers) setAffinity(phase.idp.pid, ctx.pinning.servers);
@@ -847,7 +895,14 @@ async function coldScenario(ctx: Context, phase: Phase, bcryptCost: number): Pro
   const after = await bcryptProbe(ctx, bcryptCost);
   const probe = after.medianMs < before.medianMs ? after : before;
   const bound = (cores * 1000) / probe.medianMs;
-  ctx.bcrypt = { cost: bcryptCost, medianMs: probe.medianMs, minMs: Math.min(before.minMs, after.minMs), probesMs: [before.medianMs, after.medianMs], serverCores: cores, boundRps: round(bound, 2) };
+  ctx.bcrypt = {
+    cost: bcryptCost,
+    medianMs: probe.medianMs,
+    minMs: Math.min(before.minMs, after.minMs),
+    probesMs: [before.medianMs, after.medianMs],
+    serverCores: cores,
+    boundRps: round(bound, 2),
+  };
   log(`cold: bcrypt probes ${before.medianMs} ms before, ${after.medianMs} ms after: bound ${round(bound, 1)} req/s on ${cores} core(s)`);
   const ratio = agentIdp.rps / bound;
   // What the run would reach with the core to itself: bcrypt ms / server CPU ms per request.
@@ -855,7 +910,8 @@ async function coldScenario(ctx: Context, phase: Phase, bcryptCost: number): Pro
   const notes = [
     `bound = ${cores} core(s) × 1000 / ${probe.medianMs} ms (one bcrypt compare at cost ${bcryptCost} on the servers' core: the lower of two medians of 12, before and after the run: ${before.medianMs} / ${after.medianMs} ms)`,
   ];
-  if (agentIdp.requests >= needed - options.connections - 4) notes.push('ran out of fresh secrets before the duration ended (the figure is still per second of the run)');
+  if (agentIdp.requests >= needed - options.connections - 4)
+    notes.push('ran out of fresh secrets before the duration ended (the figure is still per second of the run)');
   return {
     scenario: 'cold',
     label: '/token cold (bcrypt)',
@@ -881,7 +937,9 @@ async function ensureMixedAgents(ctx: Context, phase: Phase): Promise<{ clientId
   if (phase.mixed) return phase.mixed;
   const { options } = ctx;
   const org = await createOrg(phase.idp.url, phase.fixtures.operatorToken, `bench-mixed-${randomBytes(4).toString('hex')}`);
-  log(`mixed: seeding ${options.mixedAgents} agents with one secret each (bcrypt cost ${options.mixedBcryptCost}) through the server's AgentsService.build + CredentialsService.mint`);
+  log(
+    `mixed: seeding ${options.mixedAgents} agents with one secret each (bcrypt cost ${options.mixedBcryptCost}) through the server's AgentsService.build + CredentialsService.mint`,
+  );
   if (ctx.pinning.servers) setAffinity(phase.idp.pid, allCpus());
   let reply: ServerReply;
   try {
@@ -905,7 +963,15 @@ async function mixedScenario(ctx: Context, phase: Phase, tokenResult: ScenarioRe
   // First pass: every agent once, each paying its bcrypt compare (unmeasured warm-up of the
   // secret memory, reported on its own).
   // (At most two minutes: with a high --mixed-bcrypt-cost the rest is verified in the measured run.)
-  const firstPass = await measure(ctx, phase.idp, phase.db, { connections: options.connections, duration: 120, warmup: 0, amount: agents.length, requests, pools: { mixed: pool }, timeoutSeconds: 60 });
+  const firstPass = await measure(ctx, phase.idp, phase.db, {
+    connections: options.connections,
+    duration: 120,
+    warmup: 0,
+    amount: agents.length,
+    requests,
+    pools: { mixed: pool },
+    timeoutSeconds: 60,
+  });
   log(`mixed first pass ${describe(firstPass)}`);
   const agentIdp = await measure(
     ctx,
@@ -932,7 +998,9 @@ async function mixedScenario(ctx: Context, phase: Phase, tokenResult: ScenarioRe
     agentIdp,
     ...(ref ? { baseline: { label: `reference /token ${phase.alg} (one client; for information)`, rps: ref.rps }, ratio: agentIdp.rps / ref.rps } : {}),
     targets: [noFailures(agentIdp)],
-    notes: [`round-robin /token over the ${agents.length} agents after the first pass (the secret memory keeps an entry ${process.env.SECRET_MEMORY_SECONDS ?? 60} s)`],
+    notes: [
+      `round-robin /token over the ${agents.length} agents after the first pass (the secret memory keeps an entry ${process.env.SECRET_MEMORY_SECONDS ?? 60} s)`,
+    ],
   };
   return [first, steady];
 }
@@ -960,7 +1028,12 @@ async function soakScenario(ctx: Context, phase: Phase): Promise<ScenarioResult>
     tokenOf('mixed'),
     tokenOf('mixed'),
     tokenOf(undefined, basic(warm.clientId, warm.clientSecret)),
-    { method: 'POST', path: '/token/introspect', headers: { authorization: basic(rs.clientId, rs.clientSecret), 'content-type': FORM }, body: new URLSearchParams({ token }).toString() },
+    {
+      method: 'POST',
+      path: '/token/introspect',
+      headers: { authorization: basic(rs.clientId, rs.clientSecret), 'content-type': FORM },
+      body: new URLSearchParams({ token }).toString(),
+    },
     { method: 'GET', path: '/.well-known/jwks.json' },
     { method: 'GET', path: '/api/v1/agents?limit=20', headers: { authorization: `Bearer ${adminToken}` } },
   ];
@@ -968,11 +1041,27 @@ async function soakScenario(ctx: Context, phase: Phase): Promise<ScenarioResult>
   // One minute of the same traffic first, unmeasured: the bounded memories (secret memory,
   // agents and credentials of the 10,000 agents) fill up once; growth is judged after that.
   log('soak: 60 s of warm-up traffic (fills the bounded in-memory state)');
-  await measure(ctx, phase.idp, phase.db, { connections: options.connections, duration: 60, warmup: 0, requests, pools: { mixed: mixedPool }, sampleEvery: 5, timeoutSeconds: 60 });
+  await measure(ctx, phase.idp, phase.db, {
+    connections: options.connections,
+    duration: 60,
+    warmup: 0,
+    requests,
+    pools: { mixed: mixedPool },
+    sampleEvery: 5,
+    timeoutSeconds: 60,
+  });
   const before = await phase.idp.request({ type: 'heap', id: 0, gc: true });
   const seconds = Math.round(options.soakMinutes * 60);
   log(`soak: ${seconds} s of mixed traffic, RSS sampled every 5 s`);
-  const agentIdp = await measure(ctx, phase.idp, phase.db, { connections: options.connections, duration: seconds, warmup: 0, requests, pools: { mixed: mixedPool }, sampleEvery: 5, timeoutSeconds: 60 });
+  const agentIdp = await measure(ctx, phase.idp, phase.db, {
+    connections: options.connections,
+    duration: seconds,
+    warmup: 0,
+    requests,
+    pools: { mixed: mixedPool },
+    sampleEvery: 5,
+    timeoutSeconds: 60,
+  });
   const after = await phase.idp.request({ type: 'heap', id: 0, gc: true });
   log(`soak ${describe(agentIdp)}`);
   const samples = agentIdp.rssSamples;
@@ -1031,17 +1120,29 @@ async function startPhase(ctx: Context, alg: string): Promise<Phase> {
   for (const name of ['DATABASE_POOL_SIZE', 'SECRET_MEMORY_SECONDS', 'ACCESS_TOKEN_TTL_SECONDS']) {
     if (process.env[name] !== undefined) env[name] = process.env[name];
   }
-  const idp = await startServer('agent-idp', join(BENCH_DIR, 'agent-idp-server.ts'), env, ctx.pinning.servers, join(RESULTS_DIR, `${ctx.runId}-agent-idp-${alg}.log`), [
-    ...SERVER_NODE_FLAGS,
-    '--expose-gc',
-  ]);
+  const idp = await startServer(
+    'agent-idp',
+    join(BENCH_DIR, 'agent-idp-server.ts'),
+    env,
+    ctx.pinning.servers,
+    join(RESULTS_DIR, `${ctx.runId}-agent-idp-${alg}.log`),
+    [...SERVER_NODE_FLAGS, '--expose-gc'],
+  );
   log(`agent-idp (${alg}) at ${idp.url}, pid ${idp.pid}, ${idp.database}`);
   const jwks = await http(idp.url, 'GET', '/.well-known/jwks.json');
   const refSecrets = { client: randomBytes(32).toString('base64url'), rs: randomBytes(32).toString('base64url') };
   const ref = await startServer(
     'reference',
     join(BENCH_DIR, 'reference-server.ts'),
-    { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production', BENCH_ALG: alg, BENCH_KEYS: String(jwks.body.keys.length), BENCH_CLIENT_SECRET: refSecrets.client, BENCH_RS_SECRET: refSecrets.rs },
+    {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      NODE_ENV: 'production',
+      BENCH_ALG: alg,
+      BENCH_KEYS: String(jwks.body.keys.length),
+      BENCH_CLIENT_SECRET: refSecrets.client,
+      BENCH_RS_SECRET: refSecrets.rs,
+    },
     ctx.pinning.servers,
     join(RESULTS_DIR, `${ctx.runId}-reference-${alg}.log`),
     SERVER_NODE_FLAGS,
@@ -1103,7 +1204,8 @@ function table(results: ScenarioResult[]): string {
   for (const r of results) {
     lines.push(row(r.label, r.agentIdp, r.ratio === undefined ? '' : fmt(r.ratio)));
     if (r.reference) lines.push(row('', r.reference, r.cpuRatio === undefined ? '' : `(${fmt(r.cpuRatio)})`));
-    else if (r.baseline) lines.push(pad('', widths[0] + 1) + `vs ${r.baseline.label}${r.cpuRatio === undefined ? '' : ` (CPU-normalised ratio ${fmt(r.cpuRatio)})`}`);
+    else if (r.baseline)
+      lines.push(pad('', widths[0] + 1) + `vs ${r.baseline.label}${r.cpuRatio === undefined ? '' : ` (CPU-normalised ratio ${fmt(r.cpuRatio)})`}`);
   }
   return lines.join('\n');
 }
@@ -1134,7 +1236,10 @@ async function main() {
   if (major < 22 || (major === 22 && minor < 18)) throw new Error(`Node ${process.versions.node}: run with the project's Node (npm run bench)`);
   mkdirSync(RESULTS_DIR, { recursive: true });
   const startedAt = new Date();
-  const runId = startedAt.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
+  const runId = startedAt
+    .toISOString()
+    .replace(/:/g, '-')
+    .replace(/\.\d+Z$/, 'Z');
   const cores = availableParallelism();
   const pinning: Pinning = options.pin && cores >= 2 && hasTaskset() ? { servers: '1', load: '0' } : { servers: undefined, load: undefined };
   const ctx: Context = { options, pinning, runId, profiles: [] };
@@ -1153,7 +1258,11 @@ async function main() {
   for (const { alg, scenarios } of phases) {
     if (scenarios.length === 0) continue;
     const phase = await startPhase(ctx, alg);
-    phaseInfo.push({ alg, agentIdp: { pid: phase.idp.pid, idleRssMb: phase.idleRssMb.agentIdp }, reference: { pid: phase.ref.pid, idleRssMb: phase.idleRssMb.reference } });
+    phaseInfo.push({
+      alg,
+      agentIdp: { pid: phase.idp.pid, idleRssMb: phase.idleRssMb.agentIdp },
+      reference: { pid: phase.ref.pid, idleRssMb: phase.idleRssMb.reference },
+    });
     database = phase.idp.database === 'postgresql' ? phase.db.description : 'embedded PGlite (in the agent-idp process)';
     try {
       let tokenResult: ScenarioResult | undefined;
@@ -1193,7 +1302,13 @@ async function main() {
   // Memory: the highest RSS agent-idp reached under load in this run.
   const rssMax = Math.max(...results.map((r) => r.agentIdp.rssMbMax ?? 0));
   const targets: (Target & { scenario: string })[] = results.flatMap((r) => r.targets.map((t) => ({ ...t, scenario: r.label })));
-  targets.push({ scenario: 'all', name: 'agent-idp RSS under load (highest sample of the run)', goal: '< 300 MB', value: `${round(rssMax, 1)} MB`, met: rssMax < 300 });
+  targets.push({
+    scenario: 'all',
+    name: 'agent-idp RSS under load (highest sample of the run)',
+    goal: '< 300 MB',
+    value: `${round(rssMax, 1)} MB`,
+    met: rssMax < 300,
+  });
   if (!results.some((r) => r.scenario === 'soak')) {
     targets.push({ scenario: 'all', name: 'no RSS growth over a 10-minute run', goal: 'run --scenario soak', value: 'not run', met: null });
   }
@@ -1226,8 +1341,14 @@ async function main() {
 
   const out: string[] = [];
   out.push('');
-  out.push(`agent-idp vs bare oidc-provider — ${database}; ${options.connections} connections, ${options.duration} s per scenario; ${pinning.servers ? `servers pinned to core ${pinning.servers}, load generator to core ${pinning.load}` : 'no pinning'}`);
-  out.push(`node ${process.versions.node} ${SERVER_NODE_FLAGS.join(' ')}, ${cpus()[0]?.model ?? 'cpu'} × ${cores}; load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  out.push(
+    `agent-idp vs bare oidc-provider — ${database}; ${options.connections} connections, ${options.duration} s per scenario; ${pinning.servers ? `servers pinned to core ${pinning.servers}, load generator to core ${pinning.load}` : 'no pinning'}`,
+  );
+  out.push(
+    `node ${process.versions.node} ${SERVER_NODE_FLAGS.join(' ')}, ${cpus()[0]?.model ?? 'cpu'} × ${cores}; load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   out.push('');
   out.push(table(results));
   out.push('');

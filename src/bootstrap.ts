@@ -26,13 +26,7 @@ export interface BootstrapResult {
  * with every management scope. On an empty embedded database without that setting, generates
  * an operator so that a newcomer can start right away.
  */
-export async function bootstrap(
-  ds: DataSource,
-  config: Config,
-  credentials: CredentialsService,
-  embedded: boolean,
-  logger: Logger,
-): Promise<BootstrapResult> {
+export async function bootstrap(ds: DataSource, config: Config, credentials: CredentialsService, embedded: boolean, logger: Logger): Promise<BootstrapResult> {
   const orgs = new OrgsRepository(ds);
   const agents = new AgentsRepository(ds);
   const credentialRows = new CredentialsRepository(ds);
@@ -73,7 +67,8 @@ export async function bootstrap(
       // bootstrap operator's one credential, so the secrets it held before stop working.
       const replaced = await credentialRows.revokeAllOfAgent(rootOrg.id, clientId, new Date());
       await credentialRows.insert(await credentials.fromSecret({ id: clientId, orgId: rootOrg.id }, secret));
-      if (replaced.length) logger.warn('BOOTSTRAP_ADMIN_CLIENT_SECRET changed: the operator\'s previous credentials were revoked', { clientId, revoked: replaced });
+      if (replaced.length)
+        logger.warn("BOOTSTRAP_ADMIN_CLIENT_SECRET changed: the operator's previous credentials were revoked", { clientId, revoked: replaced });
     } else if (credential.status === 'active' && !(await bcrypt.compare(secretDigest(secret), credential.secretHash))) {
       // The operator changed BOOTSTRAP_ADMIN_CLIENT_SECRET: the environment wins.
       const replaced = await credentials.fromSecret({ id: clientId, orgId: rootOrg.id }, secret);

@@ -4,7 +4,8 @@ import type { LogLevel } from '../config/index.ts';
 // however deep, so that a careless log call cannot leak one.
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
-const REDACTED_KEYS = /^(authorization|client_secret|clientsecret|secret|password|privatekey|private_key|privatekeyenc|access_token|accesstoken|token|d|p|q|dp|dq|qi|k)$/i;
+const REDACTED_KEYS =
+  /^(authorization|client_secret|clientsecret|secret|password|privatekey|private_key|privatekeyenc|access_token|accesstoken|token|d|p|q|dp|dq|qi|k)$/i;
 // Our secrets and JWTs, should one end up inside a message string.
 const SECRET_PATTERNS = [/aidp_cs_[0-9a-f]{32}_[A-Za-z0-9_-]{43}/g, /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g];
 

@@ -46,11 +46,7 @@ export interface Idp {
 }
 
 /** Builds the whole service on its database: migrated, bootstrapped, keys loaded. */
-export async function createIdp(
-  config: Config,
-  logger: Logger = createLogger(config.logLevel),
-  options: { database?: Database } = {},
-): Promise<Idp> {
+export async function createIdp(config: Config, logger: Logger = createLogger(config.logLevel), options: { database?: Database } = {}): Promise<Idp> {
   const masterKey = resolveMasterKey(config);
   // A database handle may be shared by several instances in one process (tests of instances
   // that share a database, on the single-connection embedded one); its owner closes it.

@@ -69,14 +69,14 @@ describe('the rules every management route keeps', () => {
     },
   );
 
-  it('an org admin cannot reach the operators\' routes', async () => {
+  it("an org admin cannot reach the operators' routes", async () => {
     expect((await api(t.url, org.token).get('/api/v1/orgs')).status).toBe(403);
     expect((await api(t.url, org.token).post('/api/v1/orgs', { body: { name: 'sneaky' } })).status).toBe(403);
   });
 });
 
 describe('POST /api/v1/agents', () => {
-  it('registers an agent in the caller\'s org', async () => {
+  it("registers an agent in the caller's org", async () => {
     const res = await api(t.url, org.token).post('/api/v1/agents', {
       body: {
         name: 'billing-agent',
@@ -151,7 +151,9 @@ describe('POST /api/v1/agents', () => {
     expect(notJson.body.code).toBe('invalid_json');
     const form = await client.post('/api/v1/agents', { raw: { contentType: 'application/x-www-form-urlencoded', data: 'name=x' } });
     expect(form.status).toBe(415);
-    const huge = await client.post('/api/v1/agents', { raw: { contentType: 'application/json', data: JSON.stringify({ name: 'x', description: 'y'.repeat(1024 * 1024 + 10) }) } });
+    const huge = await client.post('/api/v1/agents', {
+      raw: { contentType: 'application/json', data: JSON.stringify({ name: 'x', description: 'y'.repeat(1024 * 1024 + 10) }) },
+    });
     expect(huge.status).toBe(413);
     expect(huge.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     const none = await client.post('/api/v1/agents');
@@ -160,7 +162,7 @@ describe('POST /api/v1/agents', () => {
 });
 
 describe('GET /api/v1/agents', () => {
-  it('pages through the caller\'s org only, with a status filter', async () => {
+  it("pages through the caller's org only, with a status filter", async () => {
     const mine = await createOrg(t);
     for (let i = 0; i < 5; i++) await createAgent(t, mine.token, { name: `a${i}` });
     const client = api(t.url, mine.token);
@@ -203,7 +205,9 @@ describe('GET, PATCH and DELETE /api/v1/agents/{agentId}', () => {
   it('updates fields, suspends and reactivates', async () => {
     const agent = await createAgent(t, org.token, { name: 'patchable', description: 'before' });
     const client = api(t.url, org.token);
-    const res = await client.patch(`/api/v1/agents/${agent.agentId}`, { body: { name: 'patched', description: null, scopes: ['a:b'], accessTokenTtlSeconds: 600 } });
+    const res = await client.patch(`/api/v1/agents/${agent.agentId}`, {
+      body: { name: 'patched', description: null, scopes: ['a:b'], accessTokenTtlSeconds: 600 },
+    });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ name: 'patched', description: null, scopes: ['a:b'], accessTokenTtlSeconds: 600, createdAt: agent.createdAt });
     expect(new Date(res.body.updatedAt).getTime()).toBeGreaterThanOrEqual(new Date(agent.updatedAt).getTime());
@@ -244,7 +248,9 @@ describe('no one grants more than they hold', () => {
     const secret = (await operator.post(`/api/v1/agents/${helper.body.agentId}/credentials`)).body.clientSecret;
     const helperToken = await managementToken(t, helper.body.agentId, secret);
     const client = api(t.url, helperToken);
-    const escalate = await client.patch(`/api/v1/agents/${helper.body.agentId}`, { body: { scopes: ['agents:read', 'agents:write', 'keys:write', 'orgs:write'] } });
+    const escalate = await client.patch(`/api/v1/agents/${helper.body.agentId}`, {
+      body: { scopes: ['agents:read', 'agents:write', 'keys:write', 'orgs:write'] },
+    });
     expect(escalate.status).toBe(400);
     expect(escalate.body.errors.map((e: { field: string }) => e.field)).toEqual(['/scopes/2', '/scopes/3']);
     const grantOther = await client.post('/api/v1/agents', { body: { name: 'x', scopes: ['audit:read'] } });

@@ -70,24 +70,44 @@ describe('the audit log', () => {
     const events = await allEvents(org.token);
     const of = (action: string) => events.filter((e) => e.action === action);
     const by = { type: 'agent', id: adminId };
-    expect(of('agent.created').find((e) => e.target.id === agentId)).toMatchObject({ actor: by, orgId: org.orgId, outcome: 'success', requestId: created.headers.get('x-request-id') });
+    expect(of('agent.created').find((e) => e.target.id === agentId)).toMatchObject({
+      actor: by,
+      orgId: org.orgId,
+      outcome: 'success',
+      requestId: created.headers.get('x-request-id'),
+    });
     expect(of('agent.updated')[0]).toMatchObject({ actor: by, target: { type: 'agent', id: agentId }, details: { fields: ['description'] } });
     expect(of('agent.suspended')[0]).toMatchObject({ actor: by, target: { id: agentId } });
     expect(of('agent.reactivated')[0]).toMatchObject({ actor: by, target: { id: agentId } });
     expect(of('credential.created').map((e) => e.target.id)).toEqual(expect.arrayContaining([credential.credentialId, second.credentialId]));
-    expect(of('credential.rotated')[0]).toMatchObject({ actor: by, target: { type: 'credential', id: credential.credentialId }, details: { gracePeriodSeconds: 60 } });
+    expect(of('credential.rotated')[0]).toMatchObject({
+      actor: by,
+      target: { type: 'credential', id: credential.credentialId },
+      details: { gracePeriodSeconds: 60 },
+    });
     expect(of('credential.revoked').map((e) => e.target.id)).toContain(second.credentialId);
     expect(of('token.issued').find((e) => e.target.id === jti)).toMatchObject({
       actor: { type: 'client', id: agentId },
       requestId: expect.stringMatching(/^[0-9a-f-]{36}$/),
       details: { jti, scope: 'orders:read', aud: 'https://orders.example', credentialId: credential.credentialId, kid: expect.any(String) },
     });
-    const reasons = of('token.denied').filter((e) => e.actor.id === agentId).map((e) => e.details.reason);
+    const reasons = of('token.denied')
+      .filter((e) => e.actor.id === agentId)
+      .map((e) => e.details.reason);
     expect(reasons).toEqual(expect.arrayContaining(['invalid_scope', 'bad_secret', 'credential_revoked', 'agent_decommissioned']));
     expect(of('token.denied').every((e) => typeof e.requestId === 'string')).toBe(true);
-    expect(of('token.introspected')[0]).toMatchObject({ actor: { type: 'client', id: rs.clientId }, target: { type: 'token', id: jti }, details: { active: true } });
+    expect(of('token.introspected')[0]).toMatchObject({
+      actor: { type: 'client', id: rs.clientId },
+      target: { type: 'token', id: jti },
+      details: { active: true },
+    });
     expect(of('token.revoked')[0]).toMatchObject({ actor: { type: 'client', id: agentId }, target: { type: 'token', id: jti }, details: { revoked: true } });
-    expect(of('admin.denied')[0]).toMatchObject({ actor: by, outcome: 'failure', target: { type: 'route', id: 'GET /api/v1/orgs' }, requestId: denied.headers.get('x-request-id') });
+    expect(of('admin.denied')[0]).toMatchObject({
+      actor: by,
+      outcome: 'failure',
+      target: { type: 'route', id: 'GET /api/v1/orgs' },
+      requestId: denied.headers.get('x-request-id'),
+    });
     expect(of('agent.decommissioned')[0]).toMatchObject({ actor: by, target: { id: agentId }, requestId: decommissioned.headers.get('x-request-id') });
 
     // Newest first.
@@ -98,13 +118,16 @@ describe('the audit log', () => {
     expect(one.body).toEqual(of('agent.suspended')[0]);
   });
 
-  it('records the operators\' key and org actions in the root org', async () => {
+  it("records the operators' key and org actions in the root org", async () => {
     const operator = api(t.url, await operatorToken(t));
     const key = await operator.post('/api/v1/keys', { body: { alg: 'ES256' } });
     const rotated = await operator.post('/api/v1/keys/rotate');
     await operator.post(`/api/v1/keys/${key.body.kid}/revoke`).catch(() => undefined);
     const events = await allEvents(await operatorToken(t));
-    expect(events.find((e) => e.action === 'key.created' && e.target.id === key.body.kid)).toMatchObject({ actor: { type: 'agent', id: t.operator.clientId }, details: { alg: 'ES256' } });
+    expect(events.find((e) => e.action === 'key.created' && e.target.id === key.body.kid)).toMatchObject({
+      actor: { type: 'agent', id: t.operator.clientId },
+      details: { alg: 'ES256' },
+    });
     expect(events.find((e) => e.action === 'key.rotated')).toMatchObject({ target: { type: 'key', id: rotated.body.active.kid } });
     expect(events.find((e) => e.action === 'org.created')).toBeDefined();
   });
@@ -135,7 +158,10 @@ describe('the audit log', () => {
     const exported = await api(t.url, org.token).get(`/api/v1/audit/export?agentId=${x.clientId}`);
     expect(exported.status).toBe(200);
     expect(exported.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
-    const lines = exported.text.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = exported.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((e) => e.action)).toEqual((await allEvents(org.token, `&agentId=${x.clientId}`)).map((e) => e.action));
   });
 

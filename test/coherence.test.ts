@@ -83,10 +83,12 @@ describe('without a PostgreSQL server to listen on', () => {
 onPostgres('state kept in memory', () => {
   it('each instance holds a lease in agent_idp_instances', async () => {
     const rows = await sql<{ id: string; live: boolean }>('SELECT id, lease_until > now() AS live FROM agent_idp_instances');
-    expect(rows).toEqual(expect.arrayContaining([
-      { id: a.idp.coherence.instanceId, live: true },
-      { id: b.idp.coherence.instanceId, live: true },
-    ]));
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        { id: a.idp.coherence.instanceId, live: true },
+        { id: b.idp.coherence.instanceId, live: true },
+      ]),
+    );
     expect(a.idp.coherence.usable()).toBe(true);
     expect(b.idp.coherence.usable()).toBe(true);
   });

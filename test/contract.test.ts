@@ -45,7 +45,20 @@ describe('openapi/openapi.yaml', () => {
 
   it('holds every request schema the routes validate with', () => {
     const schemas = openApiDocument().components.schemas;
-    for (const name of ['CreateOrgRequest', 'CreateAgentRequest', 'UpdateAgentRequest', 'CreateCredentialRequest', 'RotateCredentialRequest', 'PageQuery', 'AgentListQuery', 'CredentialListQuery', 'CreateKeyRequest', 'EmptyRequest', 'AuditQuery', 'AuditExportQuery']) {
+    for (const name of [
+      'CreateOrgRequest',
+      'CreateAgentRequest',
+      'UpdateAgentRequest',
+      'CreateCredentialRequest',
+      'RotateCredentialRequest',
+      'PageQuery',
+      'AgentListQuery',
+      'CredentialListQuery',
+      'CreateKeyRequest',
+      'EmptyRequest',
+      'AuditQuery',
+      'AuditExportQuery',
+    ]) {
       expect(schemas[name]).toBeDefined();
     }
   });

@@ -78,7 +78,9 @@ describe('rotate and revoke', () => {
     expect(res.body.rotatedAt).not.toBeNull();
     expect(new Date(res.body.previousSecretExpiresAt).getTime()).toBeGreaterThan(Date.now() + 3_500_000);
     for (const gracePeriodSeconds of [-1, 604801, 'soon']) {
-      const bad = await api(t.url, org.token).post(`/api/v1/agents/${a.clientId}/credentials/${a.credential.credentialId}/rotate`, { body: { gracePeriodSeconds } });
+      const bad = await api(t.url, org.token).post(`/api/v1/agents/${a.clientId}/credentials/${a.credential.credentialId}/rotate`, {
+        body: { gracePeriodSeconds },
+      });
       expect(bad.status).toBe(400);
       expect(bad.body.errors[0].field).toBe('/gracePeriodSeconds');
     }

@@ -23,7 +23,10 @@ export async function requestToken(
     form.set('client_id', clientId);
     form.set('client_secret', clientSecret);
   }
-  const res = await call(idp.url, 'POST', '/token', { raw: { contentType: headers['content-type'], data: form.toString() }, headers: { authorization: headers.authorization ?? '' } });
+  const res = await call(idp.url, 'POST', '/token', {
+    raw: { contentType: headers['content-type'], data: form.toString() },
+    headers: { authorization: headers.authorization ?? '' },
+  });
   return { status: res.status, body: res.body };
 }
 

@@ -26,7 +26,8 @@ async function form(base: string, path: string, params: Record<string, string>, 
 }
 
 const introspect = (token: string, auth: { clientId: string; clientSecret: string }, base = t.url) => form(base, '/token/introspect', { token }, auth);
-const revoke = (token: string, auth: { clientId: string; clientSecret: string }, base = t.url) => form(base, '/token/revoke', { token, token_type_hint: 'access_token' }, auth);
+const revoke = (token: string, auth: { clientId: string; clientSecret: string }, base = t.url) =>
+  form(base, '/token/revoke', { token, token_type_hint: 'access_token' }, auth);
 
 async function agentToken(body: Record<string, unknown> = {}) {
   const a = await agentWithSecret(t, org.token, { audiences: ['https://api.example'], scopes: ['orders:read'], ...body });
@@ -58,7 +59,12 @@ describe('POST /token/introspect', () => {
 
   it('accepts client_secret_post and token_type_hint', async () => {
     const a = await agentToken();
-    const res = await form(t.url, '/token/introspect', { token: a.token, token_type_hint: 'access_token', client_id: a.clientId, client_secret: a.clientSecret });
+    const res = await form(t.url, '/token/introspect', {
+      token: a.token,
+      token_type_hint: 'access_token',
+      client_id: a.clientId,
+      client_secret: a.clientSecret,
+    });
     expect(res.body.active).toBe(true);
   });
 
@@ -97,7 +103,21 @@ describe('POST /token/introspect', () => {
     // Verified once, so remembered by the verifier: expiry must still count.
     expect((await introspect(a.token, a)).body.active).toBe(true);
     // Only Date moves; timers and I/O run as usual.
-    jest.useFakeTimers({ now: (exp + 1) * 1000, doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'queueMicrotask', 'hrtime', 'performance'] });
+    jest.useFakeTimers({
+      now: (exp + 1) * 1000,
+      doNotFake: [
+        'nextTick',
+        'setImmediate',
+        'clearImmediate',
+        'setTimeout',
+        'clearTimeout',
+        'setInterval',
+        'clearInterval',
+        'queueMicrotask',
+        'hrtime',
+        'performance',
+      ],
+    });
     try {
       expect((await introspect(a.token, a)).body).toEqual({ active: false });
     } finally {
@@ -134,9 +154,18 @@ describe('POST /token/introspect', () => {
   it('refuses a body that is not a form, a huge one and repeated parameters, with invalid_request', async () => {
     const a = await agentToken();
     const auth = { authorization: `Basic ${Buffer.from(`${a.clientId}:${a.clientSecret}`).toString('base64')}` };
-    const json = await call(t.url, 'POST', '/token/introspect', { raw: { contentType: 'application/json', data: JSON.stringify({ token: a.token }) }, headers: auth });
-    const huge = await call(t.url, 'POST', '/token/introspect', { raw: { contentType: 'application/x-www-form-urlencoded', data: `token=${'x'.repeat(70 * 1024)}` }, headers: auth });
-    const twice = await call(t.url, 'POST', '/token/introspect', { raw: { contentType: 'application/x-www-form-urlencoded', data: `token=${a.token}&token=${a.token}` }, headers: auth });
+    const json = await call(t.url, 'POST', '/token/introspect', {
+      raw: { contentType: 'application/json', data: JSON.stringify({ token: a.token }) },
+      headers: auth,
+    });
+    const huge = await call(t.url, 'POST', '/token/introspect', {
+      raw: { contentType: 'application/x-www-form-urlencoded', data: `token=${'x'.repeat(70 * 1024)}` },
+      headers: auth,
+    });
+    const twice = await call(t.url, 'POST', '/token/introspect', {
+      raw: { contentType: 'application/x-www-form-urlencoded', data: `token=${a.token}&token=${a.token}` },
+      headers: auth,
+    });
     for (const res of [json, huge, twice]) {
       expect(res.status).toBe(400);
       expect(res.body.error).toBe('invalid_request');
@@ -181,7 +210,7 @@ describe('POST /token/revoke', () => {
     expect((await revoke(a.token, a)).status).toBe(200);
   });
 
-  it('200 and nothing changed for garbage and for someone else\'s token', async () => {
+  it("200 and nothing changed for garbage and for someone else's token", async () => {
     const a = await agentToken();
     const b = await agentWithSecret(t, org.token);
     const count = async () => Number((await t.idp.database.dataSource.query('SELECT count(*) AS n FROM revoked_tokens'))[0].n);

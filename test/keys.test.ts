@@ -287,7 +287,7 @@ describe('two instances on one database', () => {
     }
   });
 
-  it('a key revoked through one is refused by the other\'s introspection at once', async () => {
+  it("a key revoked through one is refused by the other's introspection at once", async () => {
     const a = await freshAgent();
     const token = (await requestToken({ url: replica.url }, a.clientId, a.clientSecret)).body.access_token;
     expect((await introspect(token, a, replica.url)).active).toBe(true);

@@ -16,7 +16,9 @@ describe('what is stored', () => {
   it('no table holds a plaintext secret, token or private key', async () => {
     const org = await createOrg(t);
     const a = await agentWithSecret(t, org.token);
-    const rotated = await api(t.url, org.token).post(`/api/v1/agents/${a.clientId}/credentials/${a.credential.credentialId}/rotate`, { body: { gracePeriodSeconds: 60 } });
+    const rotated = await api(t.url, org.token).post(`/api/v1/agents/${a.clientId}/credentials/${a.credential.credentialId}/rotate`, {
+      body: { gracePeriodSeconds: 60 },
+    });
     const token = (await requestToken(t, a.clientId, rotated.body.clientSecret)).body.access_token as string;
     const secrets = [org.admin.clientSecret, a.clientSecret, rotated.body.clientSecret, t.operator.clientSecret, token, await operatorToken(t)];
 
@@ -54,9 +56,7 @@ describe('migrations', () => {
           await ds.query(
             `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'migrations' AND table_name !~ '^audit_events_p' ORDER BY 1`,
           )
-        ).map(
-          (r: { table_name: string }) => r.table_name,
-        );
+        ).map((r: { table_name: string }) => r.table_name);
       expect(await tables()).toEqual(['agent_idp_instances', 'agents', 'audit_events', 'credentials', 'orgs', 'revoked_tokens', 'signing_keys']);
       for (let i = 0; i < migrations.length; i++) await ds.undoLastMigration({ transaction: 'each' });
       expect(await tables()).toEqual([]);
@@ -133,7 +133,10 @@ describe('starting', () => {
       const old = first.operator;
       await first.close();
       const newSecret = (await import('../src/credentials/secrets.ts')).generateSecret(randomUUID());
-      const second = await startTestIdp({ db, env: { KEY_ENCRYPTION_KEY: kek, BOOTSTRAP_ADMIN_CLIENT_ID: old.clientId, BOOTSTRAP_ADMIN_CLIENT_SECRET: newSecret } });
+      const second = await startTestIdp({
+        db,
+        env: { KEY_ENCRYPTION_KEY: kek, BOOTSTRAP_ADMIN_CLIENT_ID: old.clientId, BOOTSTRAP_ADMIN_CLIENT_SECRET: newSecret },
+      });
       expect((await requestToken(second, old.clientId, newSecret)).status).toBe(200);
       expect((await requestToken(second, old.clientId, old.clientSecret)).body.error).toBe('invalid_client');
       await second.close();

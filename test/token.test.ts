@@ -211,7 +211,9 @@ describe('POST /token', () => {
     expect((await requestToken(t, a.clientId, a.clientSecret)).status).toBe(200);
 
     // The grace period ends (clock driven): the old secret stops, though it was remembered.
-    await t.idp.database.dataSource.query(`UPDATE credentials SET previous_expires_at = now() - interval '1 second' WHERE id = $1`, [a.credential.credentialId]);
+    await t.idp.database.dataSource.query(`UPDATE credentials SET previous_expires_at = now() - interval '1 second' WHERE id = $1`, [
+      a.credential.credentialId,
+    ]);
     expect((await requestToken(t, a.clientId, a.clientSecret)).body.error).toBe('invalid_client');
     expect((await requestToken(t, a.clientId, rotated.body.clientSecret)).status).toBe(200);
 

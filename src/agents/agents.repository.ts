@@ -5,43 +5,6 @@ import { offsetOf, type PageRequest } from '../http/pagination.ts';
 import type { CredentialSecrets } from '../credentials/credential.entity.ts';
 import type { StateCache } from '../coherence/state-cache.ts';
 
-interface AgentRow {
-  id: string;
-  org_id: string;
-  name: string;
-  description: string | null;
-  owner: string | null;
-  status: Agent['status'];
-  scopes: string[];
-  audiences: string[];
-  metadata: Record<string, unknown>;
-  access_token_ttl_seconds: number | null;
-  created_at: Date;
-  updated_at: Date;
-  decommissioned_at: Date | null;
-}
-
-const AGENT_COLUMNS =
-  'id, org_id, name, description, owner, status, scopes, audiences, metadata, access_token_ttl_seconds, created_at, updated_at, decommissioned_at';
-
-function agentFromRow(row: AgentRow): Agent {
-  return {
-    id: row.id,
-    orgId: row.org_id,
-    name: row.name,
-    description: row.description,
-    owner: row.owner,
-    status: row.status,
-    scopes: row.scopes,
-    audiences: row.audiences,
-    metadata: row.metadata,
-    accessTokenTtlSeconds: row.access_token_ttl_seconds,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    decommissionedAt: row.decommissioned_at,
-  };
-}
-
 /** The agent columns of client authentication and token checks (ClientAgent). */
 export const CLIENT_AGENT_COLUMNS = 'a.id, a.org_id, a.status, a.scopes, a.audiences, a.access_token_ttl_seconds';
 

@@ -73,8 +73,10 @@ export class AuditService {
     const keptFrom = this.retentionStart();
     const from = query.from === undefined ? undefined : new Date(query.from);
     const to = query.to === undefined ? undefined : new Date(query.to);
-    if (from && Number.isNaN(from.getTime())) throw new ValidationFailed('from is not a date-time', [{ field: 'query/from', message: 'must be an ISO 8601 date-time' }]);
-    if (to && Number.isNaN(to.getTime())) throw new ValidationFailed('to is not a date-time', [{ field: 'query/to', message: 'must be an ISO 8601 date-time' }]);
+    if (from && Number.isNaN(from.getTime()))
+      throw new ValidationFailed('from is not a date-time', [{ field: 'query/from', message: 'must be an ISO 8601 date-time' }]);
+    if (to && Number.isNaN(to.getTime()))
+      throw new ValidationFailed('to is not a date-time', [{ field: 'query/to', message: 'must be an ISO 8601 date-time' }]);
     if (from && from < keptFrom) {
       throw new ValidationFailed(
         `from is before the retention window: audit events are kept for ${this.#retentionDays} days, so the earliest from is ${keptFrom.toISOString()}`,

@@ -164,7 +164,12 @@ describe('AuditWriter', () => {
           password: 'hunter2',
           token: jwt,
           access_token: jwt,
-          nested: { privateKey: '-----BEGIN PRIVATE KEY-----', private_key: 'x', note: `leaked ${secret} and ${jwt}`, jwk: { kty: 'RSA', n: 'abc', e: 'AQAB', d: 'private', p: 'p', q: 'q' } },
+          nested: {
+            privateKey: '-----BEGIN PRIVATE KEY-----',
+            private_key: 'x',
+            note: `leaked ${secret} and ${jwt}`,
+            jwk: { kty: 'RSA', n: 'abc', e: 'AQAB', d: 'private', p: 'p', q: 'q' },
+          },
           list: [jwt, { secret: 'x' }],
           reason: 'invalid_client',
         },
@@ -192,9 +197,15 @@ describe('AuditWriter', () => {
       writer.write(event({ actor: { type: 'client', id: 'evil\u0000client' }, details: { tag: 'odd', s: 'a\u0000b\ud800c' } })),
       writer.write(event({ details: { tag: 'odd' } })),
     ]);
-    const rows = await ds.query(`SELECT event_id, actor_id, details FROM audit_events WHERE event_id IN ($1, $2) ORDER BY actor_id`, [odd.eventId, plain.eventId]);
+    const rows = await ds.query(`SELECT event_id, actor_id, details FROM audit_events WHERE event_id IN ($1, $2) ORDER BY actor_id`, [
+      odd.eventId,
+      plain.eventId,
+    ]);
     expect(rows).toHaveLength(2);
-    expect(rows.find((r: { event_id: string }) => r.event_id === odd.eventId)).toMatchObject({ actor_id: 'evil\uFFFDclient', details: { s: 'a\uFFFDb\uFFFDc' } });
+    expect(rows.find((r: { event_id: string }) => r.event_id === odd.eventId)).toMatchObject({
+      actor_id: 'evil\uFFFDclient',
+      details: { s: 'a\uFFFDb\uFFFDc' },
+    });
     // A client id that is no UUID names no agent.
     expect(odd.agentId).toBeNull();
     await writer.close();
@@ -206,7 +217,9 @@ describe('AuditWriter', () => {
     const subject = randomUUID();
     const [created, credential, issued, scheduled] = await Promise.all([
       writer.write(event({ actor: { type: 'agent', id: admin }, action: 'agent.created', target: { type: 'agent', id: subject } })),
-      writer.write(event({ actor: { type: 'agent', id: admin }, action: 'credential.created', target: { type: 'credential', id: randomUUID() }, agentId: subject })),
+      writer.write(
+        event({ actor: { type: 'agent', id: admin }, action: 'credential.created', target: { type: 'credential', id: randomUUID() }, agentId: subject }),
+      ),
       writer.write(event({ actor: { type: 'client', id: subject.toUpperCase() } })),
       writer.write(event({ orgId: null, actor: { type: 'scheduler', id: 'key-rotation' }, action: 'key.rotated', target: { type: 'key', id: 'kid-1' } })),
     ]);

@@ -41,6 +41,7 @@ const OUTCOMES = new Set<string>(AUDIT_OUTCOMES);
 const SECRET_KEYS =
   /^(authorization|proxy[-_]?authorization|cookie|set[-_]?cookie|client[-_]?secret|secret|password|passwd|token|access[-_]?token|refresh[-_]?token|id[-_]?token|private[-_]?key|private[-_]?key[-_]?enc|d|p|q|dp|dq|qi|k)$/i;
 const MAX_DEPTH = 8;
+// eslint-disable-next-line no-control-regex -- NUL is exactly what must not reach PostgreSQL
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
@@ -181,7 +182,10 @@ export class AuditWriter {
         } catch (err) {
           this.#logger.error('audit events could not be stored; their requests fail', {
             events: batch.length,
-            requestIds: batch.map((p) => p.event.requestId).filter(Boolean).slice(0, 20),
+            requestIds: batch
+              .map((p) => p.event.requestId)
+              .filter(Boolean)
+              .slice(0, 20),
             err,
           });
           for (const p of batch) p.reject(err);

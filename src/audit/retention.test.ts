@@ -58,8 +58,11 @@ async function writeAt(at: Date, tag: string) {
   });
 }
 
-const eventsOf = (action: string): Promise<{ org_id: string | null; actor_type: string; actor_id: string; target_type: string; target_id: string | null; details: { partitions: string[] } }[]> =>
-  ds.query(`SELECT org_id, actor_type, actor_id, target_type, target_id, details FROM audit_events WHERE action = $1 ORDER BY occurred_at`, [action]);
+const eventsOf = (
+  action: string,
+): Promise<
+  { org_id: string | null; actor_type: string; actor_id: string; target_type: string; target_id: string | null; details: { partitions: string[] } }[]
+> => ds.query(`SELECT org_id, actor_type, actor_id, target_type, target_id, details FROM audit_events WHERE action = $1 ORDER BY occurred_at`, [action]);
 
 describe('AuditMaintenance', () => {
   // 90 days before 2030-06-15 12:00 is 2030-03-17 12:00: the days up to 2030-03-16 lie wholly
@@ -89,7 +92,10 @@ describe('AuditMaintenance', () => {
     const after = (await repo.listPartitions()).map((p) => p.name);
     expect(after).toEqual([...['2030-03-17', '2030-03-18', '2030-03-19', '2030-03-20'].map(partitionName), ...expectCreated]);
 
-    const kept: { tag: string; n: string }[] = await ds.query(`SELECT details->>'tag' AS tag, count(*)::text AS n FROM audit_events WHERE org_id = $1 GROUP BY 1 ORDER BY 1`, [ORG]);
+    const kept: { tag: string; n: string }[] = await ds.query(
+      `SELECT details->>'tag' AS tag, count(*)::text AS n FROM audit_events WHERE org_id = $1 GROUP BY 1 ORDER BY 1`,
+      [ORG],
+    );
     expect(kept).toEqual(['2030-03-17', '2030-03-18', '2030-03-19', '2030-03-20'].map((tag) => ({ tag, n: '2' })));
     const [{ parent, standalone, archive }] = await ds.query(
       `SELECT to_regclass('audit_events') IS NOT NULL AS parent, to_regclass('audit_events_p20300101') IS NOT NULL AS standalone, to_regclass('audit_events_archive') IS NOT NULL AS archive`,

@@ -9,15 +9,20 @@ import { presentCredential } from './credentials.presenter.ts';
 export function credentialsRoutes(router: Router, { credentials, auditWriter }: Services): void {
   const target = (id: string) => ({ type: 'credential', id });
 
-  router.post('/agents/:agentId/credentials', requireScope('agents:write'), validateBody('CreateCredentialRequest', { optional: true }), async (ctx: Context) => {
-    const { agentId } = ctx.params;
-    const { credential, secret } = await credentials.create(ctx.state.actor.orgId, agentId, ctx.state.input);
-    await auditWriter.write(
-      managementEvent(ctx, 'credential.created', target(credential.id), { expiresAt: credential.expiresAt?.toISOString() ?? null }, { agentId }),
-    );
-    ctx.status = 201;
-    ctx.body = presentCredential(credential, { secret });
-  });
+  router.post(
+    '/agents/:agentId/credentials',
+    requireScope('agents:write'),
+    validateBody('CreateCredentialRequest', { optional: true }),
+    async (ctx: Context) => {
+      const { agentId } = ctx.params;
+      const { credential, secret } = await credentials.create(ctx.state.actor.orgId, agentId, ctx.state.input);
+      await auditWriter.write(
+        managementEvent(ctx, 'credential.created', target(credential.id), { expiresAt: credential.expiresAt?.toISOString() ?? null }, { agentId }),
+      );
+      ctx.status = 201;
+      ctx.body = presentCredential(credential, { secret });
+    },
+  );
 
   router.get('/agents/:agentId/credentials', requireScope('agents:read'), validateQuery('CredentialListQuery'), async (ctx: Context) => {
     const { page, limit, status } = ctx.state.query;

@@ -100,7 +100,7 @@ export function managementRouter({ services, verifier, rootOrgId, logger, cohere
     return next();
   });
   for (const param of ['agentId', 'credentialId']) {
-    router.param(param, (id, ctx, next) => {
+    router.param(param, (id, _ctx, next) => {
       // Ids are UUIDs; anything else names nothing.
       if (!isUuid(id)) throw new NotFound(`${param.replace('Id', '')} ${id.slice(0, 64)} not found`);
       return next();
@@ -120,7 +120,14 @@ export function createApp(deps: AppDeps): Koa {
   app.silent = true;
   const router = managementRouter(deps);
   const { tokens, agentRows, credentials } = deps.services;
-  const oauth = tokensRouter({ tokens, agents: agentRows, credentials, logger: deps.logger, auditWriter: deps.services.auditWriter, coherence: deps.coherence });
+  const oauth = tokensRouter({
+    tokens,
+    agents: agentRows,
+    credentials,
+    logger: deps.logger,
+    auditWriter: deps.services.auditWriter,
+    coherence: deps.coherence,
+  });
   app.use(requestContext(deps.logger));
   app.use(deps.providerHost.middleware());
   app.use(oauth.routes());

@@ -9,7 +9,10 @@ export function authenticate(verifier: AccessTokenVerifier, audience: string, ro
     const header = ctx.get('authorization');
     const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header);
     if (!match) {
-      throw new Unauthorized(header ? 'the Authorization header must be "Bearer <access token>"' : 'a bearer access token is required', header ? 'invalid_request' : 'invalid_token');
+      throw new Unauthorized(
+        header ? 'the Authorization header must be "Bearer <access token>"' : 'a bearer access token is required',
+        header ? 'invalid_request' : 'invalid_token',
+      );
     }
     const verified = await verifier.verify(match[1], audience);
     if (!verified) throw new Unauthorized('the access token is invalid, expired, revoked or not meant for this API');

@@ -8,7 +8,22 @@ import type { Logger } from '../logger.ts';
 
 // Socket errors, PostgreSQL's connection_exception class (08…), admin shutdown (57P0…) and
 // too_many_connections (53300).
-const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);
+const CONNECTION_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+]);
 
 function isConnectionError(err: unknown): boolean {
   const e = err as { code?: string; message?: string; driverError?: unknown };

@@ -19,6 +19,8 @@ export function presentKey(key: SigningKey) {
 
 /** For GET /keys/public/{kid}: the public key as PEM and as a JWK. */
 export function presentPublicKey(key: SigningKey) {
-  const pem = createPublicKey({ key: key.publicJwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+  const pem = createPublicKey({ key: key.publicJwk as never, format: 'jwk' })
+    .export({ type: 'spki', format: 'pem' })
+    .toString();
   return { kid: key.kid, alg: key.alg, publicKey: pem, jwk: key.publicJwk };
 }

@@ -49,12 +49,7 @@ function credentialsFrom(ctx: Context, form: URLSearchParams): { clientId: strin
   return { clientId: formId, clientSecret: formSecret };
 }
 
-export async function authenticateClient(
-  ctx: Context,
-  form: URLSearchParams,
-  agents: AgentsRepository,
-  credentials: CredentialsService,
-): Promise<ClientAgent> {
+export async function authenticateClient(ctx: Context, form: URLSearchParams, agents: AgentsRepository, credentials: CredentialsService): Promise<ClientAgent> {
   const { clientId, clientSecret } = credentialsFrom(ctx, form);
   // The agent and the credential its secret names, in one query.
   const found = isUuid(clientId) ? await agents.findActiveWithCredential(clientId, credentialIdOf(clientSecret)) : null;

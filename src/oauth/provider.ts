@@ -133,7 +133,7 @@ export function buildProvider({ config, keyset, agents, credentials, logger, aud
     formats: {
       customizers: {
         // RFC 9068 claims come from the provider; org_id is ours.
-        jwt(ctx, token, jwt) {
+        jwt(_ctx, token, jwt) {
           jwt.payload.org_id = (token.client as unknown as AgentClient | undefined)?.org_id;
         },
       },

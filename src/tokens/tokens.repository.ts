@@ -54,10 +54,12 @@ export class TokensRepository {
   }
 
   async revoke(jti: string, agentId: string, orgId: string, expiresAt: Date): Promise<void> {
-    await this.#ds.query(
-      `INSERT INTO revoked_tokens (jti, agent_id, org_id, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING`,
-      [jti, agentId, orgId, expiresAt],
-    );
+    await this.#ds.query(`INSERT INTO revoked_tokens (jti, agent_id, org_id, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING`, [
+      jti,
+      agentId,
+      orgId,
+      expiresAt,
+    ]);
   }
 
   /** Drops revocations of tokens that have expired anyway. Returns how many. */

@@ -107,7 +107,9 @@ export async function call(baseUrl: string, method: string, path: string, option
 
 /** A small client bound to one base URL and, optionally, one bearer token. */
 export function api(baseUrl: string, token?: string) {
-  const send = (method: string) => (path: string, options: Omit<RequestOptions, 'token'> & { token?: string } = {}) =>
-    call(baseUrl, method, path, { token, ...options });
+  const send =
+    (method: string) =>
+    (path: string, options: Omit<RequestOptions, 'token'> & { token?: string } = {}) =>
+      call(baseUrl, method, path, { token, ...options });
   return { get: send('GET'), post: send('POST'), patch: send('PATCH'), delete: send('DELETE') };
 }

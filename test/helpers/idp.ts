@@ -61,7 +61,11 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   let idp: Idp;
   try {
     const shared = primary && db.embedded ? { database: primary.idp.database } : {};
-    idp = await createIdp(config, createLogger('debug', (line) => logs.push(line)), shared);
+    idp = await createIdp(
+      config,
+      createLogger('debug', (line) => logs.push(line)),
+      shared,
+    );
   } catch (err) {
     server.close();
     if (ownsDb) await db.drop();
