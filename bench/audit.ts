@@ -14,7 +14,7 @@ import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { createDataSource, migrate } from '../src/db/data-source.ts';
 import { CreateAuditEvents1763769600500 } from '../migrations/1763769600500-CreateAuditEvents.ts';
-import type { Logger } from '../src/logger.ts';
+import type { Logger } from '../src/lib/logger.ts';
 import { AuditService, type AuditQuery, type AuditReader } from '../src/audit/audit.service.ts';
 import { AuditRepository, utcDay, encodeCursor } from '../src/audit/audit.repository.ts';
 import { AuditWriter } from '../src/audit/audit.writer.ts';

@@ -1,4 +1,4 @@
-import { isUuid } from '../src/ids.ts';
+import { isUuid } from '../src/lib/ids.ts';
 
 // Every setting of agent-idp, read once from the environment, typed, with its default.
 // A missing or malformed setting stops start-up with one line that names it.

@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from '../config/index.ts';
-import { createLogger } from './logger.ts';
-import { createIdp } from './server.ts';
+import { createLogger } from './lib/logger.ts';
+import { createIdp } from './app/idp.ts';
 import { KeyEncryptionError } from './keys/key-encryption.ts';
 
 // `npm start`: the server on PORT, on DATABASE_URL or the embedded database in DATA_DIR.

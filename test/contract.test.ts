@@ -1,4 +1,4 @@
-import { managementRouter } from '../src/http/app.ts';
+import { managementRouter } from '../src/app/app.ts';
 import { openApiDocument } from '../src/http/openapi.ts';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { operationFor } from './helpers/api.ts';

@@ -1,7 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
 import { AgentEntity, type Agent, type AgentStatus, type ClientAgent } from './agent.entity.ts';
-import { offsetOf, type PageRequest } from '../http/pagination.ts';
+import { offsetOf, type PageRequest } from '../db/pagination.ts';
 import type { CredentialSecrets } from '../credentials/credential.entity.ts';
 import type { StateCache } from '../coherence/state-cache.ts';
 

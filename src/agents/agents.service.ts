@@ -5,7 +5,7 @@ import { AgentsRepository } from './agents.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { Conflict, NotFound, ValidationFailed } from '../http/errors.ts';
 import { ALL_MANAGEMENT_SCOPES, OPERATOR_SCOPES, type Actor } from '../http/actor.ts';
-import type { PageRequest } from '../http/pagination.ts';
+import type { PageRequest } from '../db/pagination.ts';
 
 export interface AgentInput {
   name: string;

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { ValidationFailed } from '../http/errors.ts';
 import { eventIdTime, type AuditAction, type AuditEvent, type AuditOutcome } from './audit-event.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../lib/ids.ts';
 
 // All SQL of the audit log. Every read takes the org id and puts it in the WHERE; pages are
 // keyset pages on (occurred_at DESC, event_id DESC), the order of every index of the table,

@@ -7,7 +7,7 @@ import { NotFound } from '../http/errors.ts';
 import type { AuditEvent } from './audit-event.ts';
 import type { AuditService } from './audit.service.ts';
 import { presentAuditEvent } from './audit.presenter.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../lib/ids.ts';
 
 const EVENTS_PER_CHUNK = 500;
 

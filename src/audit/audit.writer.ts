@@ -1,8 +1,8 @@
 import type { DataSource } from 'typeorm';
-import { redactString, type Logger } from '../logger.ts';
+import { redactString, type Logger } from '../lib/logger.ts';
 import { AUDIT_ACTIONS, AUDIT_ACTOR_TYPES, AUDIT_OUTCOMES, newEventId, type AuditEvent, type AuditEventInput } from './audit-event.ts';
 import { AuditRepository, utcDay } from './audit.repository.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../lib/ids.ts';
 
 // Durable, batched audit writes (group commit). write() resolves only once the INSERT holding
 // the event has committed, so a request that awaits it answers after its event is stored; the

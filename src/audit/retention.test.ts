@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { migratedDatabase, type TestDatabase } from '../../test/helpers/database.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../lib/logger.ts';
 import { AuditWriter } from './audit.writer.ts';
 import { AuditRepository, partitionName } from './audit.repository.ts';
 import { AuditMaintenance, AUDIT_MAINTENANCE_LOCK } from './retention.ts';

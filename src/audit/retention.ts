@@ -1,5 +1,5 @@
 import type { DataSource, QueryRunner } from 'typeorm';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../lib/logger.ts';
 import type { AuditWriter } from './audit.writer.ts';
 import { AuditRepository, partitionName, utcDay } from './audit.repository.ts';
 

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { DataSource } from 'typeorm';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../lib/logger.ts';
 
 // Lets an instance answer from memory what it would otherwise read from PostgreSQL on every
 // request (is this agent active, is this credential good, is this jti or key revoked), without

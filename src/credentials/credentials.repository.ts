@@ -1,6 +1,6 @@
 import { type DataSource, type EntityManager, IsNull, LessThanOrEqual, MoreThan } from 'typeorm';
 import { CredentialEntity, type Credential } from './credential.entity.ts';
-import { offsetOf, type PageRequest } from '../http/pagination.ts';
+import { offsetOf, type PageRequest } from '../db/pagination.ts';
 
 export type CredentialFilter = 'active' | 'revoked' | 'expired';
 

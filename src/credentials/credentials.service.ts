@@ -8,7 +8,7 @@ import type { Agent } from '../agents/agent.entity.ts';
 import { credentialIdOf, generateSecret, secretDigest } from './secrets.ts';
 import { SecretMemory } from './secret-memory.ts';
 import { Conflict, NotFound, ValidationFailed } from '../http/errors.ts';
-import type { PageRequest } from '../http/pagination.ts';
+import type { PageRequest } from '../db/pagination.ts';
 
 export type SecretCheck =
   | { ok: true; credentialId: string }

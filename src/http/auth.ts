@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import type { AccessTokenVerifier } from '../oauth/access-tokens.ts';
+import type { AccessTokenVerifier } from '../oauth/verifier.ts';
 import { Forbidden, Unauthorized } from './errors.ts';
 import type { Actor } from './actor.ts';
 

@@ -1,6 +1,6 @@
 import type { Context, Next } from 'koa';
 import { HttpError, ServiceUnavailable, Conflict } from './errors.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../lib/logger.ts';
 
 // The one catch point of the management API: every error leaves as RFC 9457 problem+json.
 // Unknown errors become a generic 500; database errors are mapped (unique violation → 409,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../lib/logger.ts';
 
 const INCOMING_ID = /^[A-Za-z0-9._-]{1,128}$/;
 

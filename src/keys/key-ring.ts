@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { JWK } from 'jose';
 import type { SigningAlg } from '../../config/index.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../lib/logger.ts';
 import type { KeysRepository } from './keys.repository.ts';
 import { decryptPrivateKey, encryptionKeyId, KeyEncryptionError } from './key-encryption.ts';
 

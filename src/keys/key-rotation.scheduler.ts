@@ -1,4 +1,4 @@
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../lib/logger.ts';
 import type { KeysService, MaintenanceResult } from './keys.service.ts';
 
 /** Runs the key maintenance every minute on every instance; the database lock lets one act. */

@@ -2,7 +2,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { requireScope } from '../http/auth.ts';
 import { validateBody } from '../http/validate.ts';
-import type { Services } from '../http/services.ts';
+import type { Services } from '../app/services.ts';
 import { managementEvent } from '../audit/audit.recorder.ts';
 import { presentKey } from './keys.presenter.ts';
 

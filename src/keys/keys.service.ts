@@ -1,7 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { SigningAlg } from '../../config/index.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../lib/logger.ts';
 import { KeysRepository } from './keys.repository.ts';
 import type { KeyStatus, SigningKey } from './signing-key.entity.ts';
 import { encryptPrivateKey, encryptionKeyId } from './key-encryption.ts';

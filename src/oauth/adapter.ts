@@ -1,9 +1,9 @@
 import { Provider, type Adapter, type AdapterPayload } from 'oidc-provider';
-import { clientAuthNotes, presentedSecret } from './client-auth-note.ts';
+import { clientAuthNotes, presentedSecret } from './client-auth/note.ts';
 import { credentialIdOf } from '../credentials/secrets.ts';
 import type { AgentsRepository } from '../agents/agents.repository.ts';
 import { clientMetadataOf } from './clients.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../lib/ids.ts';
 
 // oidc-provider's storage contract, for the one model agent-idp lets it use: Client, read from
 // the agents table. Access tokens are JWTs (never stored by the provider); introspection and

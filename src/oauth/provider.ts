@@ -8,13 +8,13 @@ import { JWKS_MAX_AGE_SECONDS } from '../keys/keys.service.ts';
 import type { AgentsRepository } from '../agents/agents.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { adapterFactory } from './adapter.ts';
-import { clientAuthNotes, claimedClientId, type ClientAuthNote } from './client-auth-note.ts';
+import { clientAuthNotes, claimedClientId, type ClientAuthNote } from './client-auth/note.ts';
 import { credentialIdOf } from '../credentials/secrets.ts';
 import { toHttpError } from '../http/problem.ts';
-import type { Logger } from '../logger.ts';
-import { INTROSPECTION_PATH, REVOCATION_PATH } from '../tokens/tokens.routes.ts';
+import type { Logger } from '../lib/logger.ts';
+import { INTROSPECTION_PATH, REVOCATION_PATH } from './endpoints/tokens.routes.ts';
 import { AGENT_METADATA, type AgentClient } from './clients.ts';
-import { isUuid } from '../ids.ts';
+import { isUuid } from '../lib/ids.ts';
 
 // oidc-provider configured for one job: the client_credentials grant issuing RFC 9068 JWT
 // access tokens to agents. Introspection and revocation are our own routes (the provider

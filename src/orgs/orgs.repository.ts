@@ -1,6 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { OrgEntity, type Org } from './org.entity.ts';
-import { offsetOf, type PageRequest } from '../http/pagination.ts';
+import { offsetOf, type PageRequest } from '../db/pagination.ts';
 
 export class OrgsRepository {
   readonly #ds: DataSource;

@@ -9,7 +9,7 @@ import type { CredentialsService } from '../credentials/credentials.service.ts';
 import type { Agent } from '../agents/agent.entity.ts';
 import { ORG_ADMIN_SCOPES } from '../http/actor.ts';
 import { Conflict } from '../http/errors.ts';
-import type { PageRequest } from '../http/pagination.ts';
+import type { PageRequest } from '../db/pagination.ts';
 
 export interface CreatedOrg {
   org: Org;

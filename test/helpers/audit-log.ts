@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { migratedDatabase, type TestDatabase } from './database.ts';
-import type { Logger } from '../../src/logger.ts';
+import type { Logger } from '../../src/lib/logger.ts';
 import type { HttpError } from '../../src/http/errors.ts';
 import type { AuditAction, AuditEvent, AuditEventInput } from '../../src/audit/audit-event.ts';
 import { AuditWriter } from '../../src/audit/audit.writer.ts';

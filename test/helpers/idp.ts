@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { loadConfig, type Config } from '../../config/index.ts';
-import { createLogger } from '../../src/logger.ts';
-import { createIdp, type Idp } from '../../src/server.ts';
+import { createLogger } from '../../src/lib/logger.ts';
+import { createIdp, type Idp } from '../../src/app/idp.ts';
 import { generateSecret } from '../../src/credentials/secrets.ts';
 import { freshDatabase, type TestDatabase } from './database.ts';
 

@@ -2,7 +2,7 @@ import type { Config } from '../../config/index.ts';
 import type { AgentsService } from '../agents/agents.service.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import type { OrgsService } from '../orgs/orgs.service.ts';
-import type { TokensService } from '../tokens/tokens.service.ts';
+import type { TokensService } from '../oauth/tokens.service.ts';
 import type { AgentsRepository } from '../agents/agents.repository.ts';
 import type { KeysService } from '../keys/keys.service.ts';
 import type { AuditWriter } from '../audit/audit.writer.ts';

@@ -1,4 +1,4 @@
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../lib/logger.ts';
 import type { TokensRepository } from './tokens.repository.ts';
 
 const PURGE_EVERY_MS = 60 * 60 * 1000;

@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../lib/logger.ts';
 import { toHttpError } from '../http/problem.ts';
 
 /** An RFC 6749 §5.2 error of our own OAuth endpoints: `{error, error_description}`. */

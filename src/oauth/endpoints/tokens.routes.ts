@@ -1,16 +1,16 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { Logger } from '../logger.ts';
-import type { AgentsRepository } from '../agents/agents.repository.ts';
-import type { CredentialsService } from '../credentials/credentials.service.ts';
-import { authenticateClient } from '../oauth/client-auth.ts';
-import { OAuthError, oauthErrorHandler } from '../oauth/oauth-errors.ts';
-import { readForm } from '../http/form.ts';
-import type { TokensService } from './tokens.service.ts';
-import type { Coherence } from '../coherence/coherence.ts';
-import type { AuditWriter } from '../audit/audit.writer.ts';
-import { requestFacts } from '../audit/audit.recorder.ts';
-import type { ClientAgent } from '../agents/agent.entity.ts';
+import type { Logger } from '../../lib/logger.ts';
+import type { AgentsRepository } from '../../agents/agents.repository.ts';
+import type { CredentialsService } from '../../credentials/credentials.service.ts';
+import { authenticateClient } from '../client-auth/secret.ts';
+import { OAuthError, oauthErrorHandler } from '../errors.ts';
+import { readForm } from './form.ts';
+import type { TokensService } from '../tokens.service.ts';
+import type { Coherence } from '../../coherence/coherence.ts';
+import type { AuditWriter } from '../../audit/audit.writer.ts';
+import { requestFacts } from '../../audit/audit.recorder.ts';
+import type { ClientAgent } from '../../agents/agent.entity.ts';
 import { decodeJwt } from 'jose';
 
 export const INTROSPECTION_PATH = '/token/introspect';

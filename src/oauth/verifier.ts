@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Keyset } from '../keys/key-ring.ts';
 import { publicJwkOf } from '../keys/keys.service.ts';
-import type { TokensRepository } from '../tokens/tokens.repository.ts';
+import type { TokensRepository } from './tokens.repository.ts';
 
 // Decides whether an access token of this IdP is good: the one function behind introspection
 // and the management API's bearer check. A token is good only if its signature verifies with

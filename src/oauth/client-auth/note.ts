@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import type { CredentialSecrets } from '../credentials/credential.entity.ts';
+import type { CredentialSecrets } from '../../credentials/credential.entity.ts';
 
 /**
  * What one /token request learns about its client on the way, kept in the request's async

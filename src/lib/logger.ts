@@ -1,4 +1,4 @@
-import type { LogLevel } from '../config/index.ts';
+import type { LogLevel } from '../../config/index.ts';
 
 // JSON lines on stdout. Fields that may carry a secret are redacted wherever they appear,
 // however deep, so that a careless log call cannot leak one.

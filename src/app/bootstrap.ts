@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import type { Config } from '../config/index.ts';
-import type { Logger } from './logger.ts';
-import type { Org } from './orgs/org.entity.ts';
-import { OrgsRepository } from './orgs/orgs.repository.ts';
-import { AgentsRepository } from './agents/agents.repository.ts';
-import { AgentsService } from './agents/agents.service.ts';
-import { CredentialsRepository } from './credentials/credentials.repository.ts';
-import type { CredentialsService } from './credentials/credentials.service.ts';
-import { credentialIdOf, secretDigest } from './credentials/secrets.ts';
-import { ALL_MANAGEMENT_SCOPES } from './http/actor.ts';
-import { MANAGEMENT_AUDIENCE_PATH } from './oauth/provider.ts';
+import type { Config } from '../../config/index.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Org } from '../orgs/org.entity.ts';
+import { OrgsRepository } from '../orgs/orgs.repository.ts';
+import { AgentsRepository } from '../agents/agents.repository.ts';
+import { AgentsService } from '../agents/agents.service.ts';
+import { CredentialsRepository } from '../credentials/credentials.repository.ts';
+import type { CredentialsService } from '../credentials/credentials.service.ts';
+import { credentialIdOf, secretDigest } from '../credentials/secrets.ts';
+import { ALL_MANAGEMENT_SCOPES } from '../http/actor.ts';
+import { MANAGEMENT_AUDIENCE_PATH } from '../oauth/provider.ts';
 import bcrypt from 'bcrypt';
 
 export const ROOT_ORG_NAME = 'root';

@@ -1,10 +1,10 @@
 import type { Context } from 'koa';
-import type { AgentsRepository } from '../agents/agents.repository.ts';
-import type { CredentialsService } from '../credentials/credentials.service.ts';
-import type { ClientAgent } from '../agents/agent.entity.ts';
-import { OAuthError } from './oauth-errors.ts';
-import { credentialIdOf } from '../credentials/secrets.ts';
-import { isUuid } from '../ids.ts';
+import type { AgentsRepository } from '../../agents/agents.repository.ts';
+import type { CredentialsService } from '../../credentials/credentials.service.ts';
+import type { ClientAgent } from '../../agents/agent.entity.ts';
+import { OAuthError } from '../errors.ts';
+import { credentialIdOf } from '../../credentials/secrets.ts';
+import { isUuid } from '../../lib/ids.ts';
 
 // Client authentication for our own OAuth endpoints (introspection, revocation), with the same
 // rules as oidc-provider applies at /token: client_secret_basic or client_secret_post (never

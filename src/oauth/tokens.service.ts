@@ -1,5 +1,5 @@
 import type { ClientAgent } from '../agents/agent.entity.ts';
-import type { AccessTokenVerifier } from '../oauth/access-tokens.ts';
+import type { AccessTokenVerifier } from './verifier.ts';
 import type { TokensRepository } from './tokens.repository.ts';
 
 export const INTROSPECT_SCOPE = 'tokens:introspect';

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
-import { OAuthError } from '../oauth/oauth-errors.ts';
-import { readBody } from './body.ts';
+import { OAuthError } from '../errors.ts';
+import { readBody } from '../../http/body.ts';
 
 const FORM_LIMIT_BYTES = 64 * 1024;
 
