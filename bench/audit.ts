@@ -19,9 +19,9 @@ import { AuditService, type AuditQuery, type AuditReader } from '../src/audit/au
 import { AuditRepository, utcDay, encodeCursor } from '../src/audit/audit.repository.ts';
 import { AuditWriter } from '../src/audit/audit.writer.ts';
 import { AuditMaintenance } from '../src/audit/retention.ts';
+import { DAY_MS as DAY } from '../src/lib/time.ts';
 
 const DB_NAME = 'aidp_bench_audit';
-const DAY = 86_400_000;
 const ORGS = 10;
 const AGENTS_PER_ORG = 100;
 const CHUNK = 1_000_000;

@@ -1,3 +1,5 @@
+import { basicAuthHeader } from '../src/http/basic-auth.ts';
+import { DAY_MS } from '../src/lib/time.ts';
 import { decodeJwt } from 'jose';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { api, call } from './helpers/api.ts';
@@ -36,7 +38,7 @@ async function allEvents(token: string, query = ''): Promise<Event[]> {
 const form = (path: string, params: Record<string, string>, auth: { clientId: string; clientSecret: string }) =>
   call(t.url, 'POST', path, {
     raw: { contentType: 'application/x-www-form-urlencoded', data: new URLSearchParams(params).toString() },
-    headers: { authorization: `Basic ${Buffer.from(`${auth.clientId}:${auth.clientSecret}`).toString('base64')}` },
+    headers: { authorization: basicAuthHeader(auth.clientId, auth.clientSecret) },
   });
 
 describe('the audit log', () => {
@@ -185,7 +187,7 @@ describe('the audit log', () => {
 
   it('refuses a window older than the retention period, and a tampered cursor', async () => {
     const operator = api(t.url, await operatorToken(t));
-    const old = new Date(Date.now() - 91 * 86_400_000).toISOString();
+    const old = new Date(Date.now() - 91 * DAY_MS).toISOString();
     const res = await operator.get(`/api/v1/audit?from=${encodeURIComponent(old)}`);
     expect(res.status).toBe(400);
     expect(res.body.errors[0].field).toBe('query/from');

@@ -1,3 +1,4 @@
+import { basicAuthHeader } from '../src/http/basic-auth.ts';
 import pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { decodeProtectedHeader } from 'jose';
@@ -25,7 +26,7 @@ afterAll(async () => {
   await a.close();
 });
 
-const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+const basic = basicAuthHeader;
 
 async function introspect(base: string, token: string, auth: { clientId: string; clientSecret: string }) {
   return call(base, 'POST', '/token/introspect', {

@@ -1,3 +1,4 @@
+import { DAY_MS } from '../src/lib/time.ts';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { api } from './helpers/api.ts';
 import { agentWithSecret, createOrg } from './factories.ts';
@@ -16,7 +17,7 @@ const SECRET_SHAPE = /^aidp_cs_[0-9a-f]{32}_[A-Za-z0-9_-]{43}$/;
 describe('POST /api/v1/agents/{agentId}/credentials', () => {
   it('creates a secret shown once, stored only as a bcrypt hash', async () => {
     const a = await agentWithSecret(t, org.token);
-    const expiresAt = new Date(Date.now() + 86_400_000).toISOString();
+    const expiresAt = new Date(Date.now() + DAY_MS).toISOString();
     const res = await api(t.url, org.token).post(`/api/v1/agents/${a.clientId}/credentials`, { body: { expiresAt } });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ clientId: a.clientId, status: 'active', expiresAt, revokedAt: null, rotatedAt: null });

@@ -1,3 +1,4 @@
+import { basicAuthHeader } from '../src/http/basic-auth.ts';
 import { call, api } from './helpers/api.ts';
 import type { TestIdp } from './helpers/idp.ts';
 
@@ -18,7 +19,7 @@ export async function requestToken(
   const form = new URLSearchParams({ grant_type: 'client_credentials', ...params });
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
   if (method === 'basic') {
-    headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
+    headers.authorization = basicAuthHeader(clientId, clientSecret);
   } else {
     form.set('client_id', clientId);
     form.set('client_secret', clientSecret);

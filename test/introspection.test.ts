@@ -1,3 +1,4 @@
+import { basicAuthHeader } from '../src/http/basic-auth.ts';
 import * as oidc from 'openid-client';
 import { jest } from '@jest/globals';
 import { SignJWT, generateKeyPair, decodeJwt, decodeProtectedHeader } from 'jose';
@@ -15,7 +16,7 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 function basic(clientId: string, secret: string) {
-  return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+  return basicAuthHeader(clientId, secret);
 }
 
 async function form(base: string, path: string, params: Record<string, string>, auth?: { clientId: string; clientSecret: string }) {
@@ -153,7 +154,7 @@ describe('POST /token/introspect', () => {
 
   it('refuses a body that is not a form, a huge one and repeated parameters, with invalid_request', async () => {
     const a = await agentToken();
-    const auth = { authorization: `Basic ${Buffer.from(`${a.clientId}:${a.clientSecret}`).toString('base64')}` };
+    const auth = { authorization: basicAuthHeader(a.clientId, a.clientSecret) };
     const json = await call(t.url, 'POST', '/token/introspect', {
       raw: { contentType: 'application/json', data: JSON.stringify({ token: a.token }) },
       headers: auth,

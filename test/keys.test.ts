@@ -1,3 +1,5 @@
+import { basicAuthHeader } from '../src/http/basic-auth.ts';
+import { DAY_MS } from '../src/lib/time.ts';
 import pg from 'pg';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, importSPKI } from 'jose';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
@@ -40,7 +42,7 @@ const introspect = async (token: string, a: { clientId: string; clientSecret: st
   (
     await call(base, 'POST', '/token/introspect', {
       raw: { contentType: 'application/x-www-form-urlencoded', data: new URLSearchParams({ token }).toString() },
-      headers: { authorization: `Basic ${Buffer.from(`${a.clientId}:${a.clientSecret}`).toString('base64')}` },
+      headers: { authorization: basicAuthHeader(a.clientId, a.clientSecret) },
     })
   ).body;
 
@@ -144,7 +146,7 @@ describe('rotation', () => {
     const scheduler = t.idp.scheduler;
     const active = (await operator.get('/api/v1/keys/active')).body;
     const nextKid = (await operator.get('/api/v1/keys')).body.data.find((k: { status: string }) => k.status === 'next').kid;
-    const dueAt = new Date(new Date(active.activatedAt).getTime() + t.config.keyRotationDays * 86_400_000 + 1000);
+    const dueAt = new Date(new Date(active.activatedAt).getTime() + t.config.keyRotationDays * DAY_MS + 1000);
 
     // Not yet due: nothing happens.
     expect((await scheduler.run(new Date(dueAt.getTime() - 60_000)))?.rotated).toBeUndefined();

@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import { ValidationFailed } from '../http/errors.ts';
 import { eventIdTime, type AuditAction, type AuditEvent, type AuditOutcome } from './audit-event.ts';
 import { isUuid } from '../lib/ids.ts';
+import { DAY_MS } from '../lib/time.ts';
 
 // All SQL of the audit log. Every read takes the org id and puts it in the WHERE; pages are
 // keyset pages on (occurred_at DESC, event_id DESC), the order of every index of the table,
@@ -50,7 +51,6 @@ const POSITION = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\|([0-9a-f-]{36}
 // ---- partitions: one per UTC day, named audit_events_pYYYYMMDD ----
 
 const PARTITION_NAME = /^audit_events_p(\d{4})(\d{2})(\d{2})$/;
-const DAY_MS = 86_400_000;
 /** How far back from the newest possible event each successive query of a page reaches. */
 const WINDOW_DAYS = [1, 7, 30, Infinity];
 

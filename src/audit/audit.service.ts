@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { DAY_MS } from '../lib/time.ts';
 import type { Actor } from '../http/actor.ts';
 import { NotFound, ValidationFailed } from '../http/errors.ts';
 import type { AuditEvent, AuditOutcome } from './audit-event.ts';
@@ -45,7 +46,7 @@ export class AuditService {
 
   /** The oldest instant still kept: events before it are dropped or about to be. */
   retentionStart(): Date {
-    return new Date(this.#now().getTime() - this.#retentionDays * 86_400_000);
+    return new Date(this.#now().getTime() - this.#retentionDays * DAY_MS);
   }
 
   async page(reader: AuditReader, query: AuditQuery): Promise<AuditPageResult> {

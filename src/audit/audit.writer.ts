@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
-import { redactString, type Logger } from '../lib/logger.ts';
+import type { Logger } from '../lib/logger.ts';
+import { SECRET_KEY, redactString } from '../lib/redaction.ts';
 import { AUDIT_ACTIONS, AUDIT_ACTOR_TYPES, AUDIT_OUTCOMES, newEventId, type AuditEvent, type AuditEventInput } from './audit-event.ts';
 import { AuditRepository, utcDay } from './audit.repository.ts';
 import { isUuid } from '../lib/ids.ts';
@@ -36,10 +37,6 @@ const ACTIONS = new Set<string>(AUDIT_ACTIONS);
 const ACTOR_TYPES = new Set<string>(AUDIT_ACTOR_TYPES);
 const OUTCOMES = new Set<string>(AUDIT_OUTCOMES);
 
-// Keys whose value is dropped from details wherever they appear: credentials, tokens, and the
-// private members of a JWK (d, p, q, dp, dq, qi; k of a symmetric key).
-const SECRET_KEYS =
-  /^(authorization|proxy[-_]?authorization|cookie|set[-_]?cookie|client[-_]?secret|secret|password|passwd|token|access[-_]?token|refresh[-_]?token|id[-_]?token|private[-_]?key|private[-_]?key[-_]?enc|d|p|q|dp|dq|qi|k)$/i;
 const MAX_DEPTH = 8;
 // eslint-disable-next-line no-control-regex -- NUL is exactly what must not reach PostgreSQL
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
@@ -69,7 +66,7 @@ export function scrubDetails(value: unknown, depth = 0): unknown {
   if (Array.isArray(value)) return value.map((v) => scrubDetails(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    if (SECRET_KEYS.test(key) || v === undefined) continue;
+    if (SECRET_KEY.test(key) || v === undefined) continue;
     out[cleanText(key, 200)] = scrubDetails(v, depth + 1);
   }
   return out;

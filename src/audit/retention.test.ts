@@ -6,10 +6,10 @@ import type { Logger } from '../lib/logger.ts';
 import { AuditWriter } from './audit.writer.ts';
 import { AuditRepository, partitionName } from './audit.repository.ts';
 import { AuditMaintenance, AUDIT_MAINTENANCE_LOCK } from './retention.ts';
+import { DAY_MS as DAY } from '../lib/time.ts';
 
 // Retention with a driven clock: no waiting for days.
 
-const DAY = 86_400_000;
 let db: TestDatabase;
 let ds: DataSource;
 let repo: AuditRepository;

@@ -1,5 +1,6 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import type { Logger } from '../lib/logger.ts';
+import { DAY_MS } from '../lib/time.ts';
 import type { AuditWriter } from './audit.writer.ts';
 import { AuditRepository, partitionName, utcDay } from './audit.repository.ts';
 
@@ -11,7 +12,6 @@ import { AuditRepository, partitionName, utcDay } from './audit.repository.ts';
 /** pg_try_advisory_lock key of the audit maintenance ("aidp" "audi"). */
 export const AUDIT_MAINTENANCE_LOCK = 0x61696470_61756469n;
 
-const DAY_MS = 86_400_000;
 const DAYS_BEHIND = 1;
 const DAYS_AHEAD = 7;
 const ACTOR = { type: 'scheduler', id: 'audit-maintenance' } as const;

@@ -1,16 +1,16 @@
 import type { ClientAgent } from '../agents/agent.entity.ts';
 import type { CredentialSecrets } from '../credentials/credential.entity.ts';
 import type { Coherence, StateKind } from './coherence.ts';
+import { Lru } from '../lib/lru.ts';
 
 /** One kind of state in memory: answers only while the instance's lease holds (see Coherence). */
 export class CoherentMap<V> {
   readonly #coherence: Coherence;
-  readonly #entries = new Map<string, V>();
-  readonly #maxEntries: number;
+  readonly #entries: Lru<string, V>;
 
   constructor(coherence: Coherence, kind: StateKind, maxEntries: number) {
     this.#coherence = coherence;
-    this.#maxEntries = maxEntries;
+    this.#entries = new Lru(maxEntries);
     coherence.onChange(kind, (id) => this.#entries.delete(id));
     coherence.onReset(() => this.#entries.clear());
   }
@@ -18,12 +18,7 @@ export class CoherentMap<V> {
   /** The value, or undefined when not cached or when the cache may not answer now. */
   get(key: string): V | undefined {
     if (!this.#coherence.usable()) return undefined;
-    const value = this.#entries.get(key);
-    if (value === undefined) return undefined;
-    // Least recently used goes first: a hit moves the entry to the end of the Map's order.
-    this.#entries.delete(key);
-    this.#entries.set(key, value);
-    return value;
+    return this.#entries.get(key);
   }
 
   /**
@@ -32,10 +27,6 @@ export class CoherentMap<V> {
    */
   set(key: string, value: V, ticket: number): void {
     if (ticket !== this.#coherence.generation || !this.#coherence.usable()) return;
-    if (this.#entries.size >= this.#maxEntries && !this.#entries.has(key)) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
     this.#entries.set(key, value);
   }
 

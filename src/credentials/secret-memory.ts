@@ -1,3 +1,5 @@
+import { Lru } from '../lib/lru.ts';
+
 // Remembers secrets that passed bcrypt, as SHA-256(secret), for a short time, so that an agent
 // asking for tokens in a loop does not pay bcrypt's tens of milliseconds each time.
 // An entry is only a shortcut for the bcrypt compare: the caller still reads the credential's
@@ -13,15 +15,14 @@ interface Entry {
 }
 
 export class SecretMemory {
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries: Lru<string, Entry>;
   readonly #ttlMs: number;
-  readonly #maxEntries: number;
   readonly #now: () => number;
 
   // 50,000 entries of about 200 bytes: ~10 MB, room for that many agents asking every minute.
   constructor(ttlSeconds: number, maxEntries = 50_000, now: () => number = Date.now) {
+    this.#entries = new Lru(maxEntries);
     this.#ttlMs = ttlSeconds * 1000;
-    this.#maxEntries = maxEntries;
     this.#now = now;
   }
 
@@ -33,25 +34,16 @@ export class SecretMemory {
       this.#entries.delete(digest);
       return undefined;
     }
-    // Least recently used goes first: a hit moves the entry to the end of the Map's order.
-    this.#entries.delete(digest);
-    this.#entries.set(digest, entry);
     return entry.hash;
   }
 
   remember(digest: string, credentialId: string, hash: string): void {
     if (this.#ttlMs <= 0) return;
-    if (this.#entries.size >= this.#maxEntries) {
-      // Least recently used first: Map keeps insertion order, and recall re-inserts.
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
-    this.#entries.delete(digest);
     this.#entries.set(digest, { credentialId, hash, until: this.#now() + this.#ttlMs });
   }
 
   forgetCredential(credentialId: string): void {
-    for (const [digest, entry] of this.#entries) {
+    for (const [digest, entry] of this.#entries.entries()) {
       if (entry.credentialId === credentialId) this.#entries.delete(digest);
     }
   }

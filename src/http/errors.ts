@@ -82,8 +82,11 @@ export class UnsupportedMediaType extends HttpError {
   }
 }
 
+/** The one answer to "the database is out of reach", here and at the OAuth endpoints: try again in a second. */
+export const UNAVAILABLE = { detail: 'the service is temporarily unavailable; try again shortly', retryAfterSeconds: '1' } as const;
+
 export class ServiceUnavailable extends HttpError {
-  constructor(detail = 'the service is temporarily unavailable; try again shortly') {
-    super(503, 'service_unavailable', 'Service Unavailable', detail, { headers: { 'Retry-After': '1' } });
+  constructor(detail: string = UNAVAILABLE.detail) {
+    super(503, 'service_unavailable', 'Service Unavailable', detail, { headers: { 'Retry-After': UNAVAILABLE.retryAfterSeconds } });
   }
 }

@@ -2,6 +2,8 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { SigningAlg } from '../../config/index.ts';
 import type { Logger } from '../lib/logger.ts';
+import { JWK_PRIVATE_MEMBERS } from '../lib/redaction.ts';
+import { DAY_MS } from '../lib/time.ts';
 import { KeysRepository } from './keys.repository.ts';
 import type { KeyStatus, SigningKey } from './signing-key.entity.ts';
 import { encryptPrivateKey, encryptionKeyId } from './key-encryption.ts';
@@ -18,10 +20,8 @@ export const JWKS_MAX_AGE_SECONDS = 600;
 /** Extra time a retired key stays published, for resource servers whose clocks run late. */
 const CLOCK_TOLERANCE_SECONDS = 60;
 
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
-
 export function publicJwkOf(jwk: JWK): JWK {
-  return Object.fromEntries(Object.entries(jwk).filter(([name]) => !PRIVATE_MEMBERS.includes(name))) as JWK;
+  return Object.fromEntries(Object.entries(jwk).filter(([name]) => !JWK_PRIVATE_MEMBERS.includes(name))) as JWK;
 }
 
 export interface KeysConfig {
@@ -217,7 +217,7 @@ export class KeysService {
       }
       const active = keys.find((k) => k.status === 'active');
       const next = keys.find((k) => k.status === 'next')!;
-      const rotationDue = !active || active.activatedAt!.getTime() + this.#config.keyRotationDays * 86_400_000 <= now.getTime();
+      const rotationDue = !active || active.activatedAt!.getTime() + this.#config.keyRotationDays * DAY_MS <= now.getTime();
       const nextPublishedLongEnough = next.createdAt.getTime() + JWKS_MAX_AGE_SECONDS * 1000 <= now.getTime();
       if (rotationDue && nextPublishedLongEnough && !out.createdNext) {
         const rotated = await this.#rotateIn(manager, await fresh(), now);

@@ -1,18 +1,10 @@
 import type { LogLevel } from '../../config/index.ts';
+import { REDACTED, SECRET_KEY, redactString } from './redaction.ts';
 
 // JSON lines on stdout. Fields that may carry a secret are redacted wherever they appear,
 // however deep, so that a careless log call cannot leak one.
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
-const REDACTED_KEYS =
-  /^(authorization|client_secret|clientsecret|secret|password|privatekey|private_key|privatekeyenc|access_token|accesstoken|token|d|p|q|dp|dq|qi|k)$/i;
-// Our secrets and JWTs, should one end up inside a message string.
-const SECRET_PATTERNS = [/aidp_cs_[0-9a-f]{32}_[A-Za-z0-9_-]{43}/g, /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g];
-
-export function redactString(value: string): string {
-  return SECRET_PATTERNS.reduce((s, re) => s.replace(re, '[REDACTED]'), value);
-}
-
 export function redact(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactString(value);
   if (value === null || typeof value !== 'object' || depth > 6) return value;
@@ -22,7 +14,7 @@ export function redact(value: unknown, depth = 0): unknown {
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    out[key] = REDACTED_KEYS.test(key) ? '[REDACTED]' : redact(v, depth + 1);
+    out[key] = SECRET_KEY.test(key) ? REDACTED : redact(v, depth + 1);
   }
   return out;
 }

@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto';
 import type { AuditWriter } from '../audit/audit.writer.ts';
 import { requestFacts } from '../audit/audit.recorder.ts';
 import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
-import type { Config } from '../../config/index.ts';
+import { SIGNING_ALGS, type Config } from '../../config/index.ts';
 import type { Keyset } from '../keys/key-ring.ts';
 import { JWKS_MAX_AGE_SECONDS } from '../keys/keys.service.ts';
 import type { AgentsRepository } from '../agents/agents.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { adapterFactory } from './adapter.ts';
+import { answerUnavailable } from './errors.ts';
 import { clientAuthNotes, claimedClientId, type ClientAuthNote } from './client-auth/note.ts';
 import { credentialIdOf } from '../credentials/secrets.ts';
 import { toHttpError } from '../http/problem.ts';
@@ -75,8 +76,8 @@ export function buildProvider({ config, keyset, agents, credentials, logger, aud
     },
     // client_secret_jwt would make the provider use the secret as an HMAC key: off, with every HS*.
     enabledJWA: {
-      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
-      idTokenSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      clientAuthSigningAlgValues: [...SIGNING_ALGS],
+      idTokenSigningAlgValues: [...SIGNING_ALGS],
     },
     responseTypes: [],
     // No OpenID scopes: agents' scopes are their own (checked in getResourceServerInfo).
@@ -241,11 +242,7 @@ export function buildProvider({ config, keyset, agents, credentials, logger, aud
       }
     }
     if (ctx.status === 500 && toHttpError(ctx.state.serverError)?.status === 503) {
-      // The database is out of reach: say so, and that trying again is right (RFC 6749 §5.2 has
-      // no such code for the token endpoint; temporarily_unavailable is §4.1.2.1's).
-      ctx.status = 503;
-      ctx.set('Retry-After', '1');
-      ctx.body = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; try again shortly' };
+      answerUnavailable(ctx);
       return;
     }
     if (ctx.oidc?.route === 'jwks') {

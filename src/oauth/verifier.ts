@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { SIGNING_ALGS } from '../../config/index.ts';
+import { Lru } from '../lib/lru.ts';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Keyset } from '../keys/key-ring.ts';
 import { publicJwkOf } from '../keys/keys.service.ts';
@@ -22,8 +24,6 @@ export interface AccessTokenClaims extends JWTPayload {
   exp: number;
   iat: number;
 }
-
-const SIGNING_ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 
 export interface VerifiedToken {
   claims: AccessTokenClaims;
@@ -50,7 +50,7 @@ export class AccessTokenVerifier {
    * forever. Expiry is checked on every use; everything that can change (revoked jti, revoked
    * key, agent state) is checked by state() every time. Forgotten when the key set changes.
    */
-  readonly #verified = new Map<string, DecodedToken>();
+  readonly #verified = new Lru<string, DecodedToken>(VERIFIED_MEMORY_ENTRIES);
 
   constructor(issuer: string, keyset: Keyset, tokens: TokensRepository) {
     this.#issuer = issuer;
@@ -71,19 +71,16 @@ export class AccessTokenVerifier {
   async decode(token: string, audience?: string): Promise<DecodedToken | undefined> {
     const digest = createHash('sha256').update(token).digest('base64url');
     let claims = this.#verified.get(digest);
-    if (claims) {
-      this.#verified.delete(digest);
-    } else {
+    if (!claims) {
       claims = await this.#verifySignature(token);
       if (!claims) return undefined;
+      this.#verified.set(digest, claims);
     }
     // As jose does: expired from the second of exp on.
-    if (claims.exp <= Math.floor(Date.now() / 1000)) return undefined;
-    if (this.#verified.size >= VERIFIED_MEMORY_ENTRIES) {
-      const oldest = this.#verified.keys().next().value;
-      if (oldest !== undefined) this.#verified.delete(oldest);
+    if (claims.exp <= Math.floor(Date.now() / 1000)) {
+      this.#verified.delete(digest);
+      return undefined;
     }
-    this.#verified.set(digest, claims);
     if (audience !== undefined && !audienceIncludes(claims.aud, audience)) return undefined;
     return claims;
   }
@@ -93,7 +90,7 @@ export class AccessTokenVerifier {
       const { payload, protectedHeader } = await jwtVerify(token, this.#jwks, {
         issuer: this.#issuer,
         typ: 'at+jwt',
-        algorithms: SIGNING_ALGS,
+        algorithms: [...SIGNING_ALGS],
         requiredClaims: ['sub', 'client_id', 'jti', 'exp', 'iat', 'aud'],
       });
       const claims = payload as AccessTokenClaims;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import { DAY_MS } from '../../src/lib/time.ts';
 import { migratedDatabase, type TestDatabase } from './database.ts';
 import type { Logger } from '../../src/lib/logger.ts';
 import type { HttpError } from '../../src/http/errors.ts';
@@ -13,7 +14,7 @@ import { AuditService, type AuditQuery, type AuditReader } from '../../src/audit
 // audit log's read tests (repository, service, routes).
 
 export const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
-export const DAY = 86_400_000;
+export const DAY = DAY_MS;
 
 const ACTIONS: AuditAction[] = ['token.issued', 'token.denied', 'agent.created', 'credential.rotated'];
 export const ORG_A = randomUUID();

@@ -3,6 +3,7 @@ import type { AgentsRepository } from '../../agents/agents.repository.ts';
 import type { CredentialsService } from '../../credentials/credentials.service.ts';
 import type { ClientAgent } from '../../agents/agent.entity.ts';
 import { OAuthError } from '../errors.ts';
+import { parseBasicAuth, type BasicCredentials } from '../../http/basic-auth.ts';
 import { credentialIdOf } from '../../credentials/secrets.ts';
 import { isUuid } from '../../lib/ids.ts';
 
@@ -10,38 +11,21 @@ import { isUuid } from '../../lib/ids.ts';
 // rules as oidc-provider applies at /token: client_secret_basic or client_secret_post (never
 // both), an active agent, and its credential checked by CredentialsService.verifySecret.
 
-/** RFC 6749 §2.3.1: the Basic credentials are form-urlencoded before base64. */
-function formDecode(value: string): string {
-  return decodeURIComponent(value.replace(/\+/g, ' '));
-}
-
-function credentialsFrom(ctx: Context, form: URLSearchParams): { clientId: string; clientSecret: string } {
+/** As oidc-provider at /token: basic or post, never both (RFC 6749 §2.3.1). */
+function credentialsFrom(ctx: Context, form: URLSearchParams): BasicCredentials {
   const header = ctx.get('authorization');
   const formId = form.get('client_id') ?? undefined;
   const formSecret = form.get('client_secret') ?? undefined;
   if (header) {
-    const [scheme, encoded, extra] = header.split(' ');
-    if (scheme?.toLowerCase() !== 'basic' || !encoded || extra !== undefined) {
-      throw new OAuthError(400, 'invalid_request', 'invalid authorization header value format');
-    }
+    const basic = parseBasicAuth(header);
+    if (!basic) throw new OAuthError(400, 'invalid_request', 'invalid authorization header value format');
     if (formSecret !== undefined) {
       throw new OAuthError(400, 'invalid_request', 'client authentication must only be provided using one mechanism');
     }
-    const decoded = Buffer.from(encoded, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    let clientId: string;
-    let clientSecret: string;
-    try {
-      if (colon === -1) throw new Error();
-      clientId = formDecode(decoded.slice(0, colon));
-      clientSecret = formDecode(decoded.slice(colon + 1));
-    } catch {
-      throw new OAuthError(400, 'invalid_request', 'invalid authorization header value format');
-    }
-    if (formId !== undefined && formId !== clientId) {
+    if (formId !== undefined && formId !== basic.clientId) {
       throw new OAuthError(400, 'invalid_request', 'mismatch between the client_id in the Authorization header and in the body');
     }
-    return { clientId, clientSecret };
+    return basic;
   }
   if (formId === undefined || formSecret === undefined) {
     throw new OAuthError(401, 'invalid_client', 'client authentication failed (no client authentication mechanism provided)');
