@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { requireScope } from '../http/auth.ts';
+import { requireScope } from '../policies/scopes.ts';
 import { validateBody, validateQuery } from '../http/validate.ts';
 import type { Services } from '../app/services.ts';
 import { managementEvent } from '../audit/audit.recorder.ts';

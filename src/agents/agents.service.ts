@@ -3,8 +3,9 @@ import type { DataSource } from 'typeorm';
 import type { Agent, AgentStatus } from './agent.entity.ts';
 import { AgentsRepository } from './agents.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
-import { Conflict, NotFound, ValidationFailed } from '../http/errors.ts';
-import { ALL_MANAGEMENT_SCOPES, OPERATOR_SCOPES, type Actor } from '../http/actor.ts';
+import { Conflict, NotFound } from '../http/errors.ts';
+import type { Actor } from '../http/actor.ts';
+import { assertGrantableScopes } from '../policies/grants.ts';
 import type { PageRequest } from '../db/pagination.ts';
 
 export interface AgentInput {
@@ -19,25 +20,6 @@ export interface AgentInput {
 
 export interface AgentChanges extends Partial<AgentInput> {
   status?: 'active' | 'suspended';
-}
-
-/**
- * Who may grant what: an org hands out any scope of its own APIs, but a scope of this service's
- * management API only by an agent that holds it itself (no one grants more than they have), and
- * the operators' scopes only inside the root org.
- */
-export function assertGrantableScopes(scopes: string[] | undefined, actor: Pick<Actor, 'isRoot' | 'scopes'>): void {
-  if (!scopes) return;
-  const errors = scopes.flatMap((scope, i) => {
-    if (OPERATOR_SCOPES.includes(scope) && !actor.isRoot) {
-      return [{ field: `/scopes/${i}`, message: `${scope} is an operator scope that this org cannot grant` }];
-    }
-    if (ALL_MANAGEMENT_SCOPES.includes(scope) && !actor.scopes.has(scope)) {
-      return [{ field: `/scopes/${i}`, message: `${scope} can be granted only by an agent that holds it` }];
-    }
-    return [];
-  });
-  if (errors.length) throw new ValidationFailed('scopes holds scopes that the caller cannot grant', errors);
 }
 
 export class AgentsService {

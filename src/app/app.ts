@@ -7,7 +7,7 @@ import { MANAGEMENT_AUDIENCE_PATH } from '../oauth/provider.ts';
 import { requestContext } from '../http/request-context.ts';
 import { problemHandler } from '../http/problem.ts';
 import { jsonBody } from '../http/body.ts';
-import { authenticate } from '../http/auth.ts';
+import { authenticate } from '../http/bearer.ts';
 import { NotFound } from '../http/errors.ts';
 import type { Services } from './services.ts';
 import { orgsRoutes } from '../orgs/orgs.routes.ts';

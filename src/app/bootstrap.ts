@@ -9,7 +9,7 @@ import { AgentsService } from '../agents/agents.service.ts';
 import { CredentialsRepository } from '../credentials/credentials.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { credentialIdOf, secretDigest } from '../credentials/secrets.ts';
-import { ALL_MANAGEMENT_SCOPES } from '../http/actor.ts';
+import { ALL_MANAGEMENT_SCOPES } from '../policies/scopes.ts';
 import { MANAGEMENT_AUDIENCE_PATH } from '../oauth/provider.ts';
 import bcrypt from 'bcrypt';
 

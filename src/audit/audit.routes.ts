@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { requireScope } from '../http/auth.ts';
+import { requireScope } from '../policies/scopes.ts';
 import { validateQuery } from '../http/validate.ts';
 import { NotFound } from '../http/errors.ts';
 import type { AuditEvent } from './audit-event.ts';

@@ -4,6 +4,7 @@ import type { Actor } from '../http/actor.ts';
 import { NotFound, ValidationFailed } from '../http/errors.ts';
 import type { AuditEvent, AuditOutcome } from './audit-event.ts';
 import { AuditRepository, type AuditFilters, type AuditPageResult } from './audit.repository.ts';
+import { auditVisibility } from '../policies/visibility.ts';
 
 // Reading the audit log: an org sees its own events only. The operators of the service (the
 // root org) also see the events that belong to no org: the scheduler's key rotations and
@@ -56,18 +57,21 @@ export class AuditService {
         { field: 'query/limit', message: `must be from 1 to ${AUDIT_LIMIT_MAX}` },
       ]);
     }
-    return this.#repo.page(reader.orgId, this.#filters(query), limit, query.cursor, { includeUnowned: reader.isRoot });
+    const { orgId, includeUnowned } = auditVisibility(reader);
+    return this.#repo.page(orgId, this.#filters(query), limit, query.cursor, { includeUnowned });
   }
 
   async get(reader: AuditReader, eventId: string): Promise<AuditEvent> {
-    const event = await this.#repo.findInOrg(reader.orgId, eventId, { includeUnowned: reader.isRoot });
+    const { orgId, includeUnowned } = auditVisibility(reader);
+    const event = await this.#repo.findInOrg(orgId, eventId, { includeUnowned });
     if (!event) throw new NotFound(`audit event ${eventId.slice(0, 64)} not found`);
     return event;
   }
 
   /** Every matching event, newest first, for the NDJSON export. */
   export(reader: AuditReader, query: AuditQuery): AsyncGenerator<AuditEvent> {
-    return this.#repo.stream(reader.orgId, this.#filters(query), { includeUnowned: reader.isRoot });
+    const { orgId, includeUnowned } = auditVisibility(reader);
+    return this.#repo.stream(orgId, this.#filters(query), { includeUnowned });
   }
 
   #filters(query: AuditQuery): AuditFilters {

@@ -7,7 +7,3 @@ export interface Actor {
   scopes: Set<string>;
   jti: string;
 }
-
-export const OPERATOR_SCOPES = ['keys:read', 'keys:write', 'orgs:read', 'orgs:write'];
-export const ORG_ADMIN_SCOPES = ['agents:read', 'agents:write', 'audit:read'];
-export const ALL_MANAGEMENT_SCOPES = [...ORG_ADMIN_SCOPES, ...OPERATOR_SCOPES];

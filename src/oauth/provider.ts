@@ -8,6 +8,7 @@ import { JWKS_MAX_AGE_SECONDS } from '../keys/keys.service.ts';
 import type { AgentsRepository } from '../agents/agents.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { adapterFactory } from './adapter.ts';
+import { allowedAudiences, unregisteredScope } from '../policies/grants.ts';
 import { answerUnavailable } from './errors.ts';
 import { clientAuthNotes, claimedClientId, type ClientAuthNote } from './client-auth/note.ts';
 import { credentialIdOf } from '../credentials/secrets.ts';
@@ -49,10 +50,6 @@ export interface ProviderDeps {
   credentials: CredentialsService;
   logger: Logger;
   auditWriter: AuditWriter;
-}
-
-export function allowedAudiences(client: AgentClient, config: Config): string[] {
-  return client.agent_audiences.length > 0 ? client.agent_audiences : [config.defaultAudience];
 }
 
 function agentClient(ctx: KoaContextWithOIDC): AgentClient {
@@ -101,22 +98,19 @@ export function buildProvider({ config, keyset, agents, credentials, logger, aud
         enabled: true,
         // RFC 8707: without `resource`, the agent's first registered audience.
         defaultResource(ctx) {
-          return allowedAudiences(agentClient(ctx), config)[0];
+          return allowedAudiences(agentClient(ctx).agent_audiences, config.defaultAudience)[0];
         },
         useGrantedResource: () => true,
         getResourceServerInfo(ctx, resourceIndicator) {
           const client = agentClient(ctx);
-          if (!allowedAudiences(client, config).includes(resourceIndicator)) {
+          if (!allowedAudiences(client.agent_audiences, config.defaultAudience).includes(resourceIndicator)) {
             throw new errors.InvalidTarget('the resource is not one of the audiences this agent is registered for');
           }
           const registered = client.agent_scopes;
           const requested = ctx.oidc.params?.scope as string | undefined;
           if (requested) {
-            for (const scope of requested.split(' ')) {
-              if (!registered.includes(scope)) {
-                throw new errors.InvalidScope('the requested scope is not registered for this agent', scope);
-              }
-            }
+            const unregistered = unregisteredScope(requested, registered);
+            if (unregistered !== undefined) throw new errors.InvalidScope('the requested scope is not registered for this agent', unregistered);
           } else if (registered.length > 0) {
             // No scope asked for: the token carries every scope the agent holds.
             ctx.oidc.params!.scope = registered.join(' ');

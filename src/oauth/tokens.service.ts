@@ -1,8 +1,7 @@
 import type { ClientAgent } from '../agents/agent.entity.ts';
 import type { AccessTokenVerifier } from './verifier.ts';
 import type { TokensRepository } from './tokens.repository.ts';
-
-export const INTROSPECT_SCOPE = 'tokens:introspect';
+import { mayIntrospect } from '../policies/visibility.ts';
 
 export type Introspection =
   | { active: false }
@@ -39,9 +38,7 @@ export class TokensService {
     const verified = await this.#verifier.verify(token);
     if (!verified) return INACTIVE;
     const { claims } = verified;
-    const own = claims.client_id === caller.id;
-    const resourceServer = caller.orgId === claims.org_id && caller.scopes.includes(INTROSPECT_SCOPE);
-    if (!own && !resourceServer) return INACTIVE;
+    if (!mayIntrospect(caller, claims)) return INACTIVE;
     return {
       active: true,
       iss: claims.iss,

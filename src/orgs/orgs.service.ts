@@ -7,7 +7,7 @@ import { AgentsRepository } from '../agents/agents.repository.ts';
 import { CredentialsRepository } from '../credentials/credentials.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import type { Agent } from '../agents/agent.entity.ts';
-import { ORG_ADMIN_SCOPES } from '../http/actor.ts';
+import { ORG_ADMIN_SCOPES } from '../policies/scopes.ts';
 import { Conflict } from '../http/errors.ts';
 import type { PageRequest } from '../db/pagination.ts';
 

@@ -1,10 +1,14 @@
 import type { Context, Next } from 'koa';
-import type { AccessTokenVerifier } from '../oauth/verifier.ts';
-import { Forbidden, Unauthorized } from './errors.ts';
+import { Unauthorized } from './errors.ts';
 import type { Actor } from './actor.ts';
 
-/** Bearer authentication for the management API: sets ctx.state.actor. */
-export function authenticate(verifier: AccessTokenVerifier, audience: string, rootOrgId: () => string) {
+/** What the bearer check needs of the token verifier (src/oauth/verifier.ts). */
+export interface BearerVerifier {
+  verify(token: string, audience: string): Promise<{ claims: { sub: string; org_id: string; jti: string }; scopes: string[] } | undefined>;
+}
+
+/** Bearer authentication for the management API (RFC 6750): sets ctx.state.actor. */
+export function authenticate(verifier: BearerVerifier, audience: string, rootOrgId: () => string) {
   return async function authenticateBearer(ctx: Context, next: Next) {
     const header = ctx.get('authorization');
     const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header);
@@ -26,16 +30,6 @@ export function authenticate(verifier: AccessTokenVerifier, audience: string, ro
       jti: claims.jti,
     };
     ctx.state.actor = actor;
-    return next();
-  };
-}
-
-/** The route needs this scope; operator scopes also need an agent of the root org. */
-export function requireScope(scope: string, { operator = false } = {}) {
-  return async function checkScope(ctx: Context, next: Next) {
-    const actor = ctx.state.actor as Actor;
-    if (!actor.scopes.has(scope)) throw new Forbidden(`this operation needs the scope ${scope}`, scope);
-    if (operator && !actor.isRoot) throw new Forbidden('this operation is for operators of the service only');
     return next();
   };
 }
