@@ -17,10 +17,7 @@ import { tokensRouter } from '../oauth/endpoints/tokens.routes.ts';
 import { keysRoutes } from '../keys/keys.routes.ts';
 import { presentPublicKey } from '../keys/keys.presenter.ts';
 import { auditRoutes } from '../audit/audit.routes.ts';
-import { requestFacts } from '../audit/audit.recorder.ts';
-import type { AuditWriter } from '../audit/audit.writer.ts';
-import { HttpError } from '../http/errors.ts';
-import type { Actor } from '../http/actor.ts';
+import { recordDenials } from '../audit/admin-denied.ts';
 import { isUuid } from '../lib/ids.ts';
 import type { Coherence } from '../coherence/coherence.ts';
 
@@ -61,37 +58,11 @@ function settleChanges(coherence: Coherence) {
   };
 }
 
-/**
- * admin.denied for a refused management request: a token that does not open the API, or a
- * scope the caller lacks. A request without any credentials is not recorded.
- */
-function auditDenials(writer: AuditWriter) {
-  return async function recordDenial(ctx: Koa.Context, next: Koa.Next) {
-    try {
-      await next();
-    } catch (err) {
-      if (err instanceof HttpError && (err.status === 403 || (err.status === 401 && ctx.get('authorization')))) {
-        const actor = ctx.state.actor as Actor | undefined;
-        await writer.write({
-          orgId: actor?.orgId ?? null,
-          actor: actor ? { type: 'agent', id: actor.agentId } : { type: 'anonymous', id: null },
-          action: 'admin.denied',
-          target: { type: 'route', id: `${ctx.method} ${ctx.path}`.slice(0, 300) },
-          outcome: 'failure',
-          ...requestFacts(ctx),
-          details: { status: err.status, reason: err.message },
-        });
-      }
-      throw err;
-    }
-  };
-}
-
 /** The management API's router: every route behind bearer authentication. */
 export function managementRouter({ services, verifier, rootOrgId, logger, coherence }: AppDeps): Router {
   const router = new Router({ prefix: MANAGEMENT_AUDIENCE_PATH });
   router.use(problemHandler(logger));
-  router.use(auditDenials(services.auditWriter));
+  router.use(recordDenials(services.auditWriter));
   router.use(authenticate(verifier, services.config.publicUrl + MANAGEMENT_AUDIENCE_PATH, rootOrgId));
   router.use(settleChanges(coherence));
   router.use(jsonBody());

@@ -23,6 +23,7 @@ import { RevocationPurge } from '../oauth/revocation-purge.ts';
 import { AuditWriter } from '../audit/audit.writer.ts';
 import { AuditService } from '../audit/audit.service.ts';
 import { AuditMaintenance } from '../audit/retention.ts';
+import { schedulerEvent } from '../audit/events.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
 import { Coherence } from '../coherence/coherence.ts';
 import { StateCache } from '../coherence/state-cache.ts';
@@ -98,18 +99,19 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
     const scheduler = new KeyRotationScheduler(keys, logger, {
       async onResult(result) {
         if (!result.rotated && !result.removed.length && !result.createdNext) return;
-        // The timer is the actor; the event belongs to no org (the operators of the root org see it).
-        await auditWriter.write({
-          orgId: null,
-          actor: { type: 'scheduler', id: 'key-rotation' },
-          action: 'key.rotated',
-          target: { type: 'key', id: result.rotated?.active ?? null },
-          outcome: 'success',
-          requestId: null,
-          ip: null,
-          userAgent: null,
-          details: { ...result.rotated, removed: result.removed, createdNext: result.createdNext ?? null },
-        });
+        // The event belongs to no org (the operators of the root org see it).
+        await auditWriter.write(
+          schedulerEvent(
+            'key-rotation',
+            'key.rotated',
+            { type: 'key', id: result.rotated?.active ?? null },
+            {
+              ...result.rotated,
+              removed: result.removed,
+              createdNext: result.createdNext ?? null,
+            },
+          ),
+        );
       },
     });
     scheduler.start();

@@ -2,6 +2,7 @@ import type { DataSource, QueryRunner } from 'typeorm';
 import type { Logger } from '../lib/logger.ts';
 import { DAY_MS } from '../lib/time.ts';
 import type { AuditWriter } from './audit.writer.ts';
+import { schedulerEvent } from './events.ts';
 import { AuditRepository, partitionName, utcDay } from './audit.repository.ts';
 
 // The audit log's upkeep, daily: day partitions are created a week ahead, and the days that
@@ -14,8 +15,6 @@ export const AUDIT_MAINTENANCE_LOCK = 0x61696470_61756469n;
 
 const DAYS_BEHIND = 1;
 const DAYS_AHEAD = 7;
-const ACTOR = { type: 'scheduler', id: 'audit-maintenance' } as const;
-
 export interface AuditMaintenanceOptions {
   retentionDays: number;
   now?: () => Date;
@@ -168,17 +167,7 @@ export class AuditMaintenance {
 
   async #audit(action: 'audit.partitions_created' | 'audit.retention_purged', details: Record<string, unknown>): Promise<void> {
     try {
-      await this.#writer.write({
-        orgId: this.#options.orgId,
-        actor: ACTOR,
-        action,
-        target: { type: 'audit_partition', id: null },
-        outcome: 'success',
-        requestId: null,
-        ip: null,
-        userAgent: null,
-        details,
-      });
+      await this.#writer.write(schedulerEvent('audit-maintenance', action, { type: 'audit_partition', id: null }, details, this.#options.orgId));
     } catch (err) {
       // The partitions are already created or dropped; the log line above keeps the record.
       this.#logger.error('audit maintenance: could not write its audit event', { action, details, err });

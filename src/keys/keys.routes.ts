@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { requireScope } from '../policies/scopes.ts';
 import { validateBody } from '../http/validate.ts';
 import type { Services } from '../app/services.ts';
-import { managementEvent } from '../audit/audit.recorder.ts';
+import { managementEvent } from '../audit/events.ts';
 import { presentKey } from './keys.presenter.ts';
 
 // Operators only: keys are the whole service's.

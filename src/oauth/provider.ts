@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { AuditWriter } from '../audit/audit.writer.ts';
-import { requestFacts } from '../audit/audit.recorder.ts';
+import type { Context } from 'koa';
+import { clientEvent } from '../audit/events.ts';
 import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { SIGNING_ALGS, type Config } from '../../config/index.ts';
 import type { Keyset } from '../keys/key-ring.ts';
@@ -180,24 +181,25 @@ export function buildProvider({ config, keyset, agents, credentials, logger, aud
   async function auditToken(ctx: KoaContextWithOIDC, note: ClientAuthNote): Promise<void> {
     const client = ctx.oidc.client as unknown as AgentClient | undefined;
     const body = ctx.body as Record<string, unknown>;
+    const koaCtx = ctx as unknown as Context;
     if (ctx.status === 200) {
       const token = ctx.oidc.entities.ClientCredentials as unknown as { jti: string; scope?: string; resourceServer?: { audience?: string } };
-      await auditWriter.write({
-        orgId: client!.org_id,
-        actor: { type: 'client', id: client!.clientId },
-        action: 'token.issued',
-        target: { type: 'token', id: token.jti },
-        outcome: 'success',
-        ...requestFacts(ctx),
-        details: {
-          jti: token.jti,
-          scope: token.scope ?? null,
-          aud: token.resourceServer?.audience ?? null,
-          kid: keyset.activeKid,
-          credentialId: note.credentialId ?? null,
-          expiresIn: body.expires_in,
-        },
-      });
+      await auditWriter.write(
+        clientEvent(
+          koaCtx,
+          { id: client!.clientId, orgId: client!.org_id },
+          'token.issued',
+          { type: 'token', id: token.jti },
+          {
+            jti: token.jti,
+            scope: token.scope ?? null,
+            aud: token.resourceServer?.audience ?? null,
+            kid: keyset.activeKid,
+            credentialId: note.credentialId ?? null,
+            expiresIn: body.expires_in,
+          },
+        ),
+      );
       return;
     }
     const claimed = client?.clientId ?? claimedClientId(ctx);
@@ -209,16 +211,16 @@ export function buildProvider({ config, keyset, agents, credentials, logger, aud
       orgId = agent?.orgId ?? null;
       reason = !agent ? 'unknown_client' : agent.status === 'active' ? 'invalid_client' : `agent_${agent.status}`;
     }
-    await auditWriter.write({
-      orgId,
-      actor: { type: 'client', id: claimed },
-      action: 'token.denied',
-      target: { type: 'token', id: null },
-      outcome: 'failure',
-      ...requestFacts(ctx),
-      details: { error: body?.error ?? null, reason, scope: ctx.oidc.params?.scope ?? null, resource: ctx.oidc.params?.resource ?? null },
-      agentId: orgId ? claimed : null,
-    });
+    await auditWriter.write(
+      clientEvent(
+        koaCtx,
+        { id: claimed, orgId },
+        'token.denied',
+        { type: 'token', id: null },
+        { error: body?.error ?? null, reason, scope: ctx.oidc.params?.scope ?? null, resource: ctx.oidc.params?.resource ?? null },
+        { outcome: 'failure', agentId: orgId ? claimed : null },
+      ),
+    );
   }
 
   let jwksEtag: string | undefined;

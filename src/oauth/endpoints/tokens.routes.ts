@@ -9,7 +9,7 @@ import { readForm } from './form.ts';
 import type { TokensService } from '../tokens.service.ts';
 import type { Coherence } from '../../coherence/coherence.ts';
 import type { AuditWriter } from '../../audit/audit.writer.ts';
-import { requestFacts } from '../../audit/audit.recorder.ts';
+import { clientEvent } from '../../audit/events.ts';
 import type { ClientAgent } from '../../agents/agent.entity.ts';
 import { decodeJwt } from 'jose';
 
@@ -56,17 +56,7 @@ export function tokensRouter({ tokens, agents, credentials, logger, auditWriter,
     token: string,
     details: Record<string, unknown>,
     agentId?: string,
-  ) =>
-    auditWriter.write({
-      orgId: caller.orgId,
-      actor: { type: 'client', id: caller.id },
-      action,
-      target: { type: 'token', id: jtiOf(token) },
-      outcome: 'success',
-      ...requestFacts(ctx),
-      details,
-      agentId,
-    });
+  ) => auditWriter.write(clientEvent(ctx, { id: caller.id, orgId: caller.orgId }, action, { type: 'token', id: jtiOf(token) }, details, { agentId }));
 
   router.post(INTROSPECTION_PATH, async (ctx) => {
     const { caller, token } = await authenticatedForm(ctx);
