@@ -242,8 +242,8 @@ describe('POST /token/revoke', () => {
     const { jti } = decodeJwt(a.token);
     await t.idp.database.dataSource.query(`UPDATE revoked_tokens SET expires_at = now() - interval '1 second' WHERE jti = $1`, [jti]);
     const { RevocationPurge } = await import('../src/oauth/revocation-purge.ts');
-    const { TokensRepository } = await import('../src/oauth/tokens.repository.ts');
-    const purged = await new RevocationPurge(new TokensRepository(t.idp.database.dataSource), { debug() {}, info() {}, warn() {}, error() {} }).run();
+    const { RevocationsRepository } = await import('../src/oauth/revocations.repository.ts');
+    const purged = await new RevocationPurge(new RevocationsRepository(t.idp.database.dataSource), { debug() {}, info() {}, warn() {}, error() {} }).run();
     expect(purged).toBeGreaterThanOrEqual(1);
     expect(await t.idp.database.dataSource.query('SELECT 1 FROM revoked_tokens WHERE jti = $1', [jti])).toEqual([]);
   });

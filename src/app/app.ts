@@ -3,7 +3,11 @@ import Router from '@koa/router';
 import type { Logger } from '../lib/logger.ts';
 import type { ProviderHost } from '../oauth/provider-host.ts';
 import type { AccessTokenVerifier } from '../oauth/verifier.ts';
-import { MANAGEMENT_AUDIENCE_PATH } from '../oauth/provider.ts';
+import { INTROSPECTION_PATH, MANAGEMENT_AUDIENCE_PATH, REVOCATION_PATH } from '../oauth/paths.ts';
+import { oauthErrorHandler } from '../oauth/errors.ts';
+import { introspectionEndpoint } from '../oauth/endpoints/introspect.ts';
+import { revocationEndpoint } from '../oauth/endpoints/revoke.ts';
+import { settledBy } from '../coherence/settled.ts';
 import { requestContext } from '../http/request-context.ts';
 import { problemHandler } from '../http/problem.ts';
 import { jsonBody } from '../http/body.ts';
@@ -13,7 +17,6 @@ import type { Services } from './services.ts';
 import { orgsRoutes } from '../orgs/orgs.routes.ts';
 import { agentsRoutes } from '../agents/agents.routes.ts';
 import { credentialsRoutes } from '../credentials/credentials.routes.ts';
-import { tokensRouter } from '../oauth/endpoints/tokens.routes.ts';
 import { keysRoutes } from '../keys/keys.routes.ts';
 import { presentPublicKey } from '../keys/keys.presenter.ts';
 import { auditRoutes } from '../audit/audit.routes.ts';
@@ -85,20 +88,22 @@ export function managementRouter({ services, verifier, rootOrgId, logger, cohere
   return router;
 }
 
+/** Our RFC 7662 and RFC 7009 endpoints (oidc-provider serves /token, discovery and the JWKS). */
+function oauthRouter({ services, verifier, logger, coherence }: AppDeps): Router {
+  const router = new Router();
+  router.use(oauthErrorHandler(logger));
+  const client = { clients: services.clients, credentials: services.credentials, auditWriter: services.auditWriter };
+  router.post(INTROSPECTION_PATH, introspectionEndpoint({ ...client, verifier }));
+  router.post(REVOCATION_PATH, settledBy(coherence), revocationEndpoint({ ...client, verifier, revocations: services.revocations }));
+  return router;
+}
+
 /** One Koa app: the management API and oidc-provider side by side. */
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
   const router = managementRouter(deps);
-  const { tokens, agentRows, credentials } = deps.services;
-  const oauth = tokensRouter({
-    tokens,
-    agents: agentRows,
-    credentials,
-    logger: deps.logger,
-    auditWriter: deps.services.auditWriter,
-    coherence: deps.coherence,
-  });
+  const oauth = oauthRouter(deps);
   app.use(requestContext(deps.logger));
   app.use(deps.providerHost.middleware());
   app.use(oauth.routes());

@@ -10,7 +10,7 @@ import { CredentialsRepository } from '../credentials/credentials.repository.ts'
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { credentialIdOf, secretDigest } from '../credentials/secrets.ts';
 import { ALL_MANAGEMENT_SCOPES } from '../policies/scopes.ts';
-import { MANAGEMENT_AUDIENCE_PATH } from '../oauth/provider.ts';
+import { MANAGEMENT_AUDIENCE_PATH } from '../oauth/paths.ts';
 import bcrypt from 'bcrypt';
 
 export const ROOT_ORG_NAME = 'root';

@@ -9,16 +9,16 @@ import { KeysService } from '../keys/keys.service.ts';
 import { KeysRepository } from '../keys/keys.repository.ts';
 import { KeyRing } from '../keys/key-ring.ts';
 import { KeyRotationScheduler } from '../keys/key-rotation.scheduler.ts';
-import { AgentsRepository } from '../agents/agents.repository.ts';
 import { AgentsService } from '../agents/agents.service.ts';
 import { CredentialsService } from '../credentials/credentials.service.ts';
 import { OrgsService } from '../orgs/orgs.service.ts';
-import { buildProvider, MANAGEMENT_AUDIENCE_PATH } from '../oauth/provider.ts';
+import { buildProvider } from '../oauth/provider.ts';
+import { MANAGEMENT_AUDIENCE_PATH } from '../oauth/paths.ts';
+import { ClientStore } from '../oauth/client-store.ts';
 import { ProviderHost } from '../oauth/provider-host.ts';
 import { AccessTokenVerifier } from '../oauth/verifier.ts';
 import { createApp } from './app.ts';
-import { TokensRepository } from '../oauth/tokens.repository.ts';
-import { TokensService } from '../oauth/tokens.service.ts';
+import { RevocationsRepository } from '../oauth/revocations.repository.ts';
 import { RevocationPurge } from '../oauth/revocation-purge.ts';
 import { AuditWriter } from '../audit/audit.writer.ts';
 import { AuditService } from '../audit/audit.service.ts';
@@ -79,19 +79,18 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
     // Changes made before this instance listened (bootstrap) are taken in by every other one.
     await states.settle();
     const stateCache = states.enabled ? new StateCache(states) : undefined;
-    const agentRows = new AgentsRepository(ds, stateCache);
+    const clients = new ClientStore(ds, stateCache);
     const agents = new AgentsService(ds, credentials);
     const orgs = new OrgsService(ds, credentials, config.publicUrl + MANAGEMENT_AUDIENCE_PATH);
 
-    const providerHost = new ProviderHost(buildProvider({ config, keyset, agents: agentRows, credentials, logger, auditWriter }));
-    const tokenRows = new TokensRepository(ds, stateCache);
-    const verifier = new AccessTokenVerifier(config.publicUrl, keyset, tokenRows);
-    const tokens = new TokensService(verifier, tokenRows);
-    const purge = new RevocationPurge(tokenRows, logger);
+    const providerHost = new ProviderHost(buildProvider({ config, keyset, clients, credentials, logger, auditWriter }));
+    const revocations = new RevocationsRepository(ds);
+    const verifier = new AccessTokenVerifier(config.publicUrl, keyset, clients);
+    const purge = new RevocationPurge(revocations, logger);
     purge.start();
     // A new key set: a new Provider swapped in (oidc-provider fixes its keys at construction).
     ring.onChange((next) => {
-      providerHost.swap(buildProvider({ config, keyset: next, agents: agentRows, credentials, logger, auditWriter }));
+      providerHost.swap(buildProvider({ config, keyset: next, clients, credentials, logger, auditWriter }));
       verifier.useKeyset(next);
       logger.info('signing keys changed', { active: next.activeKid, published: next.privateJwks.length });
     });
@@ -117,7 +116,7 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
     scheduler.start();
     maintenance.start();
     const app = createApp({
-      services: { config, agents, credentials, orgs, tokens, agentRows, keys, auditWriter, audit },
+      services: { config, agents, credentials, orgs, clients, revocations, keys, auditWriter, audit },
       providerHost,
       verifier,
       rootOrgId: () => boot.rootOrg.id,

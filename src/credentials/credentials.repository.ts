@@ -38,6 +38,8 @@ function credentialFromRow(r: CredentialRow): Credential {
   };
 }
 
+// Every change is announced to the other instances by the trigger credentials_notify_state
+// (`credential:<id>` on agent_idp_state, migrations/1763769600600-CreateStateNotifications.ts).
 export class CredentialsRepository {
   readonly #ds: DataSource;
 

@@ -1,7 +1,7 @@
 import { Provider, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { clientAuthNotes, presentedSecret } from './client-auth/note.ts';
 import { credentialIdOf } from '../credentials/secrets.ts';
-import type { AgentsRepository } from '../agents/agents.repository.ts';
+import type { ClientStore } from './client-store.ts';
 import { clientMetadataOf } from './clients.ts';
 import { isUuid } from '../lib/ids.ts';
 
@@ -11,7 +11,7 @@ import { isUuid } from '../lib/ids.ts';
 // written. Should a future configuration reach one, it fails loudly instead of silently
 // keeping state in memory.
 
-export function adapterFactory(agents: AgentsRepository) {
+export function adapterFactory(clients: Pick<ClientStore, 'findActiveWithCredential'>) {
   return class AgentIdpAdapter implements Adapter {
     readonly model: string;
 
@@ -26,7 +26,7 @@ export function adapterFactory(agents: AgentsRepository) {
       // The credential the presented secret names comes in the same query, for the secret check.
       const secret = presentedSecret(Provider.ctx);
       const credentialId = secret === undefined ? undefined : credentialIdOf(secret);
-      const found = await agents.findActiveWithCredential(id, credentialId);
+      const found = await clients.findActiveWithCredential(id, credentialId);
       const note = clientAuthNotes.getStore();
       if (note && found) note.prefetched = { agentId: id, credentialId, credential: found.credential };
       return found ? (clientMetadataOf(found.agent) as unknown as AdapterPayload) : undefined;

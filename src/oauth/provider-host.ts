@@ -1,12 +1,13 @@
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AUTHORIZATION_SERVER_METADATA_PATH, DISCOVERY_PATH, JWKS_PATH, TOKEN_PATH } from './paths.ts';
 
 // Holds the Provider that serves the OAuth endpoints now. oidc-provider fixes its keys when it
 // is constructed, so a change of the key set builds a new Provider and swaps it in here; a
 // request in flight finishes on the instance it started on.
 
-const PROVIDER_PATHS = new Set(['/token', '/.well-known/openid-configuration', '/.well-known/jwks.json']);
+const PROVIDER_PATHS = new Set([TOKEN_PATH, DISCOVERY_PATH, JWKS_PATH]);
 
 export class ProviderHost {
   #handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -23,9 +24,8 @@ export class ProviderHost {
   middleware() {
     return async (ctx: Context, next: Next) => {
       let path = ctx.path;
-      if (path === '/.well-known/oauth-authorization-server') {
-        // RFC 8414 metadata: the same document as OpenID discovery.
-        path = '/.well-known/openid-configuration';
+      if (path === AUTHORIZATION_SERVER_METADATA_PATH) {
+        path = DISCOVERY_PATH;
         ctx.req.url = path + (ctx.querystring ? `?${ctx.querystring}` : '');
       }
       if (!PROVIDER_PATHS.has(path)) return next();

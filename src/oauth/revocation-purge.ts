@@ -1,15 +1,15 @@
 import type { Logger } from '../lib/logger.ts';
-import type { TokensRepository } from './tokens.repository.ts';
+import type { RevocationsRepository } from './revocations.repository.ts';
 
 const PURGE_EVERY_MS = 60 * 60 * 1000;
 
 /** Hourly: forget revocations of tokens that have expired anyway. Idempotent on every instance. */
 export class RevocationPurge {
-  readonly #repo: TokensRepository;
+  readonly #repo: RevocationsRepository;
   readonly #logger: Logger;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(repo: TokensRepository, logger: Logger) {
+  constructor(repo: RevocationsRepository, logger: Logger) {
     this.#repo = repo;
     this.#logger = logger;
   }

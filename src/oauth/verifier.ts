@@ -4,14 +4,15 @@ import { Lru } from '../lib/lru.ts';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Keyset } from '../keys/key-ring.ts';
 import { publicJwkOf } from '../keys/keys.service.ts';
-import type { TokensRepository } from './tokens.repository.ts';
+import type { ClientStore } from './client-store.ts';
 
 // Decides whether an access token of this IdP is good: the one function behind introspection
 // and the management API's bearer check. A token is good only if its signature verifies with
 // one of our published keys (a revoked key is not published), it is an RFC 9068 access token
 // (typ at+jwt) from our issuer, it has not expired, its jti is not revoked and its agent is
-// active. The last two are read from the database on every call, so a revocation or a
-// suspension made through any instance holds on every instance at once.
+// active. The last three come from ClientStore.tokenState on every call (this instance's memory,
+// kept strictly in step by src/coherence, or the database), so a revocation or a suspension made
+// through any instance holds on every instance at once.
 
 export interface AccessTokenClaims extends JWTPayload {
   iss: string;
@@ -42,7 +43,7 @@ function audienceIncludes(aud: string | string[], audience: string): boolean {
 
 export class AccessTokenVerifier {
   readonly #issuer: string;
-  readonly #tokens: TokensRepository;
+  readonly #clients: Pick<ClientStore, 'tokenState'>;
   #jwks: ReturnType<typeof createLocalJWKSet>;
   /**
    * Tokens whose signature and claims verified, by SHA-256 of the token: a resource server
@@ -52,9 +53,9 @@ export class AccessTokenVerifier {
    */
   readonly #verified = new Lru<string, DecodedToken>(VERIFIED_MEMORY_ENTRIES);
 
-  constructor(issuer: string, keyset: Keyset, tokens: TokensRepository) {
+  constructor(issuer: string, keyset: Keyset, clients: Pick<ClientStore, 'tokenState'>) {
     this.#issuer = issuer;
-    this.#tokens = tokens;
+    this.#clients = clients;
     this.#jwks = this.#localJwks(keyset);
   }
 
@@ -106,7 +107,7 @@ export class AccessTokenVerifier {
     const claims = await this.decode(token, audience);
     if (!claims) return undefined;
     const { kid, ...rest } = claims;
-    const state = await this.#tokens.state(claims.sub, claims.jti, kid);
+    const state = await this.#clients.tokenState(claims.sub, claims.jti, kid);
     if (!state || state.revoked || state.keyRevoked || state.agentStatus !== 'active' || state.agentOrgId !== claims.org_id) return undefined;
     const held = new Set(state.agentScopes);
     const scopes = (claims.scope ?? '').split(' ').filter((s) => s && held.has(s));

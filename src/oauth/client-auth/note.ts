@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Context, Next } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { CredentialSecrets } from '../../credentials/credential.entity.ts';
 import { parseBasicAuth } from '../../http/basic-auth.ts';
@@ -15,6 +16,13 @@ export interface ClientAuthNote {
 }
 
 export const clientAuthNotes = new AsyncLocalStorage<ClientAuthNote>();
+
+/** Provider middleware: every request through oidc-provider carries a note of its own. */
+export function noteClientAuth() {
+  return function withClientAuthNote(_ctx: Context, next: Next) {
+    return clientAuthNotes.run({}, next);
+  };
+}
 
 /** The client id a /token request claimed, from the form or the Basic header. */
 export function claimedClientId(ctx: KoaContextWithOIDC): string | null {

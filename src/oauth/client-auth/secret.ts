@@ -1,15 +1,34 @@
 import type { Context } from 'koa';
-import type { AgentsRepository } from '../../agents/agents.repository.ts';
-import type { CredentialsService } from '../../credentials/credentials.service.ts';
+import type Provider from 'oidc-provider';
 import type { ClientAgent } from '../../agents/agent.entity.ts';
-import { OAuthError } from '../errors.ts';
-import { parseBasicAuth, type BasicCredentials } from '../../http/basic-auth.ts';
+import type { CredentialsService } from '../../credentials/credentials.service.ts';
 import { credentialIdOf } from '../../credentials/secrets.ts';
+import { parseBasicAuth, type BasicCredentials } from '../../http/basic-auth.ts';
 import { isUuid } from '../../lib/ids.ts';
+import { OAuthError } from '../errors.ts';
+import type { ClientStore } from '../client-store.ts';
+import { clientAuthNotes } from './note.ts';
 
-// Client authentication for our own OAuth endpoints (introspection, revocation), with the same
-// rules as oidc-provider applies at /token: client_secret_basic or client_secret_post (never
-// both), an active agent, and its credential checked by CredentialsService.verifySecret.
+// client_secret_basic and client_secret_post: an agent's credentials are the source of truth for
+// its secret (CredentialsService.verifySecret). At /token, oidc-provider reads the client and
+// calls Client#compareClientSecret, which we replace; at our own endpoints (introspection,
+// revocation) authenticateClient applies the same rules.
+
+/** At /token: the provider's secret compare checks the agent's credentials instead of its metadata. */
+export function useAgentSecrets(provider: Provider, credentials: Pick<CredentialsService, 'verifySecret'>): void {
+  provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientId: string }, actual: string) {
+    const note = clientAuthNotes.getStore();
+    const pre = note?.prefetched;
+    // The row the adapter read with the agent, when it is the one this secret names.
+    const prefetched = pre && pre.agentId === this.clientId && pre.credentialId === credentialIdOf(actual) ? pre.credential : undefined;
+    const check = await credentials.verifySecret(this.clientId, actual, prefetched);
+    if (note) {
+      if (check.ok) note.credentialId = check.credentialId;
+      else note.reason = check.reason;
+    }
+    return check.ok;
+  };
+}
 
 /** As oidc-provider at /token: basic or post, never both (RFC 6749 §2.3.1). */
 function credentialsFrom(ctx: Context, form: URLSearchParams): BasicCredentials {
@@ -33,10 +52,16 @@ function credentialsFrom(ctx: Context, form: URLSearchParams): BasicCredentials 
   return { clientId: formId, clientSecret: formSecret };
 }
 
-export async function authenticateClient(ctx: Context, form: URLSearchParams, agents: AgentsRepository, credentials: CredentialsService): Promise<ClientAgent> {
+/** At our own endpoints: the calling agent, or invalid_client. */
+export async function authenticateClient(
+  ctx: Context,
+  form: URLSearchParams,
+  clients: Pick<ClientStore, 'findActiveWithCredential'>,
+  credentials: Pick<CredentialsService, 'verifySecret'>,
+): Promise<ClientAgent> {
   const { clientId, clientSecret } = credentialsFrom(ctx, form);
   // The agent and the credential its secret names, in one query.
-  const found = isUuid(clientId) ? await agents.findActiveWithCredential(clientId, credentialIdOf(clientSecret)) : null;
+  const found = isUuid(clientId) ? await clients.findActiveWithCredential(clientId, credentialIdOf(clientSecret)) : null;
   // One answer for an unknown client, a suspended one and a wrong secret (RFC 6749 §5.2).
   if (!found || !(await credentials.verifySecret(found.agent.id, clientSecret, found.credential)).ok) {
     throw new OAuthError(401, 'invalid_client', 'client authentication failed');

@@ -1,5 +1,10 @@
 import type { Context } from 'koa';
+import { decodeJwt } from 'jose';
+import type { ClientAgent } from '../../agents/agent.entity.ts';
+import type { CredentialsService } from '../../credentials/credentials.service.ts';
 import { OAuthError } from '../errors.ts';
+import type { ClientStore } from '../client-store.ts';
+import { authenticateClient } from '../client-auth/secret.ts';
 import { readBody } from '../../http/body.ts';
 
 const FORM_LIMIT_BYTES = 64 * 1024;
@@ -17,4 +22,28 @@ export async function readForm(ctx: Context): Promise<URLSearchParams> {
     if (form.getAll(name).length > 1) throw new OAuthError(400, 'invalid_request', `parameter ${name} must only be provided once`);
   }
   return form;
+}
+
+/** The form of a token request to our endpoints (introspection, revocation): its client authenticated, `token` present. */
+export async function clientTokenRequest(
+  ctx: Context,
+  clients: Pick<ClientStore, 'findActiveWithCredential'>,
+  credentials: Pick<CredentialsService, 'verifySecret'>,
+): Promise<{ caller: ClientAgent; token: string }> {
+  const form = await readForm(ctx);
+  const caller = await authenticateClient(ctx, form, clients, credentials);
+  const token = form.get('token');
+  if (!token) throw new OAuthError(400, 'invalid_request', 'missing required parameter token');
+  // token_type_hint is accepted and not needed: every token here is a JWT access token.
+  return { caller, token };
+}
+
+/** The jti of something that looks like a JWT, for the audit target; nothing is trusted from it. */
+export function jtiOf(token: string): string | null {
+  try {
+    const { jti } = decodeJwt(token);
+    return typeof jti === 'string' ? jti.slice(0, 200) : null;
+  } catch {
+    return null;
+  }
 }

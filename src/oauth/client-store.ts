@@ -1,0 +1,140 @@
+import type { DataSource } from 'typeorm';
+import type { Agent, ClientAgent } from '../agents/agent.entity.ts';
+import type { CredentialSecrets } from '../credentials/credential.entity.ts';
+import type { StateCache } from '../coherence/state-cache.ts';
+
+// Agents as OAuth clients: the reads of every /token, introspection and revocation, answered
+// from this instance's memory while it may (src/coherence) and from PostgreSQL otherwise. Only
+// client authentication reads agents by id alone: a client is known by its globally unique id,
+// before anyone knows its org. Every other query on agents is in agents.repository.ts.
+
+/** The agent columns of client authentication and token checks (ClientAgent). */
+const CLIENT_AGENT_COLUMNS = 'a.id, a.org_id, a.status, a.scopes, a.audiences, a.access_token_ttl_seconds';
+
+interface ClientAgentRow {
+  id: string;
+  org_id: string;
+  status: Agent['status'];
+  scopes: string[];
+  audiences: string[];
+  access_token_ttl_seconds: number | null;
+}
+
+function clientAgentFromRow(row: ClientAgentRow): ClientAgent {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    status: row.status,
+    scopes: row.scopes,
+    audiences: row.audiences,
+    accessTokenTtlSeconds: row.access_token_ttl_seconds,
+  };
+}
+
+interface ClientWithCredentialRow extends ClientAgentRow {
+  c_id: string | null;
+  c_agent_id: string;
+  c_status: CredentialSecrets['status'];
+  c_expires_at: Date | null;
+  c_secret_hash: string;
+  c_previous_secret_hash: string | null;
+  c_previous_expires_at: Date | null;
+}
+
+const CLIENT_WITH_CREDENTIAL_SQL = `SELECT ${CLIENT_AGENT_COLUMNS},
+        c.id AS c_id, c.agent_id AS c_agent_id, c.status AS c_status, c.expires_at AS c_expires_at,
+        c.secret_hash AS c_secret_hash, c.previous_secret_hash AS c_previous_secret_hash,
+        c.previous_expires_at AS c_previous_expires_at
+   FROM agents a LEFT JOIN credentials c ON c.agent_id = a.id AND c.id = $2
+  WHERE a.id = $1 AND a.status = 'active'`;
+
+const TOKEN_STATE_SQL = `SELECT ${CLIENT_AGENT_COLUMNS},
+        EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2) AS revoked,
+        NOT EXISTS (SELECT 1 FROM signing_keys k WHERE k.kid = $3 AND k.status IN ('next', 'active', 'retired')) AS key_revoked
+   FROM agents a WHERE a.id = $1`;
+
+export interface TokenSubjectState {
+  agentStatus: string;
+  agentOrgId: string;
+  /** The jti is revoked. */
+  revoked: boolean;
+  /** The key that signed it is revoked (read here too, so that every instance agrees at once). */
+  keyRevoked: boolean;
+  /** The scopes the agent holds now (a token's scopes count only while the agent still holds them). */
+  agentScopes: string[];
+}
+
+export class ClientStore {
+  readonly #ds: DataSource;
+  readonly #cache: StateCache | undefined;
+
+  /** With `cache`, answers from memory while the cache may (src/coherence); without, reads every time. */
+  constructor(dataSource: DataSource, cache?: StateCache) {
+    this.#ds = dataSource;
+    this.#cache = cache;
+  }
+
+  /**
+   * Client authentication in one round trip: the active agent and the credential its presented
+   * secret names (null when there is none of that id for this agent, or no id was given).
+   */
+  async findActiveWithCredential(id: string, credentialId: string | undefined): Promise<{ agent: ClientAgent; credential: CredentialSecrets | null } | null> {
+    const cache = this.#cache;
+    if (cache && credentialId) {
+      const agent = cache.agents.get(id);
+      const credential = agent && cache.credentials.get(credentialId);
+      if (agent && credential && credential.agentId === id) return { agent, credential };
+    }
+    const ticket = cache?.ticket();
+    const rows: ClientWithCredentialRow[] = await this.#ds.query(CLIENT_WITH_CREDENTIAL_SQL, [id, credentialId ?? null]);
+    if (!rows.length) return null;
+    const row = rows[0];
+    const agent = clientAgentFromRow(row);
+    const credential: CredentialSecrets | null = row.c_id
+      ? {
+          id: row.c_id,
+          agentId: row.c_agent_id,
+          status: row.c_status,
+          expiresAt: row.c_expires_at,
+          secretHash: row.c_secret_hash,
+          previousSecretHash: row.c_previous_secret_hash,
+          previousExpiresAt: row.c_previous_expires_at,
+        }
+      : null;
+    if (cache && ticket !== undefined) {
+      cache.agents.set(id, agent, ticket);
+      if (credential) cache.credentials.set(credential.id, credential, ticket);
+    }
+    return { agent, credential };
+  }
+
+  /** Any agent by id, whatever its state: to tell why a client could not authenticate (audit). */
+  async findForDenial(id: string): Promise<Pick<Agent, 'id' | 'orgId' | 'status'> | null> {
+    const rows: { id: string; org_id: string; status: Agent['status'] }[] = await this.#ds.query('SELECT id, org_id, status FROM agents WHERE id = $1', [id]);
+    return rows.length ? { id: rows[0].id, orgId: rows[0].org_id, status: rows[0].status } : null;
+  }
+
+  /** The token's agent, and whether its jti or its key is revoked, in one round trip; undefined for an unknown agent. */
+  async tokenState(agentId: string, jti: string, kid: string): Promise<TokenSubjectState | undefined> {
+    const cache = this.#cache;
+    if (cache) {
+      // Only an active agent is cached; anything else is read (and answers inactive).
+      const agent = cache.agents.get(agentId);
+      const revoked = agent && cache.jtis.get(jti);
+      const keyGood = revoked !== undefined ? cache.keys.get(kid) : undefined;
+      if (agent && revoked !== undefined && keyGood !== undefined) {
+        return { agentStatus: agent.status, agentOrgId: agent.orgId, revoked, keyRevoked: !keyGood, agentScopes: agent.scopes };
+      }
+    }
+    const ticket = cache?.ticket();
+    const rows: (ClientAgentRow & { revoked: boolean; key_revoked: boolean })[] = await this.#ds.query(TOKEN_STATE_SQL, [agentId, jti, kid]);
+    const row = rows[0];
+    if (!row) return undefined;
+    if (cache && ticket !== undefined) {
+      if (row.status === 'active') cache.agents.set(agentId, clientAgentFromRow(row), ticket);
+      cache.jtis.set(jti, row.revoked, ticket);
+      cache.keys.set(kid, !row.key_revoked, ticket);
+    }
+    return { agentStatus: row.status, agentOrgId: row.org_id, revoked: row.revoked, keyRevoked: row.key_revoked, agentScopes: row.scopes };
+  }
+}

@@ -1,0 +1,33 @@
+import type { Context, Next } from 'koa';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+
+// What oidc-provider advertises by default and this server does not do: no authorization
+// endpoint, no ID tokens, no request objects.
+const UNSERVED_METADATA = [
+  'authorization_endpoint',
+  'authorization_response_iss_parameter_supported',
+  'claim_types_supported',
+  'claims_parameter_supported',
+  'claims_supported',
+  'code_challenge_methods_supported',
+  'id_token_signing_alg_values_supported',
+  'request_object_signing_alg_values_supported',
+  'request_parameter_supported',
+  'request_uri_parameter_supported',
+  'require_request_uri_registration',
+  'response_modes_supported',
+  // oidc-provider always lists "openid"; agents' scopes are per agent, not a server-wide list.
+  'scopes_supported',
+  'subject_types_supported',
+  'token_endpoint_auth_signing_alg_values_supported',
+];
+
+/** Provider middleware: discovery metadata that advertises only what this server does. */
+export function discoveryMetadata() {
+  return async function pruneDiscovery(ctx: Context, next: Next) {
+    await next();
+    if ((ctx as unknown as KoaContextWithOIDC).oidc?.route !== 'discovery' || !ctx.body || typeof ctx.body !== 'object') return;
+    const metadata = ctx.body as Record<string, unknown>;
+    for (const field of UNSERVED_METADATA) delete metadata[field];
+  };
+}

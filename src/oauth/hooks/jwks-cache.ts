@@ -1,0 +1,28 @@
+import { createHash } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { JWKS_MAX_AGE_SECONDS } from '../../keys/keys.service.ts';
+
+/**
+ * Provider middleware: the JWKS with Cache-Control (a next key is published at least this long
+ * before it signs) and an ETag, answering If-None-Match with 304.
+ */
+export function jwksCaching() {
+  // The key set of a Provider never changes: hash it once.
+  let etag: string | undefined;
+  return async function cacheJwks(ctx: Context, next: Next) {
+    await next();
+    if ((ctx as unknown as KoaContextWithOIDC).oidc?.route !== 'jwks') return;
+    ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
+    etag ??= `"${createHash('sha256').update(JSON.stringify(ctx.body)).digest('base64url')}"`;
+    const tag = etag;
+    ctx.set('ETag', tag);
+    // RFC 9110 §13.1.2, compared directly: Koa's ctx.fresh also refuses when the request says
+    // Cache-Control: no-cache, which fetch() adds to every conditional request.
+    const ifNoneMatch = ctx.get('if-none-match');
+    if (ifNoneMatch && ifNoneMatch.split(',').some((t) => [tag, `W/${tag}`, '*'].includes(t.trim()))) {
+      ctx.status = 304;
+      ctx.body = null;
+    }
+  };
+}

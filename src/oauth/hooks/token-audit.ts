@@ -1,0 +1,83 @@
+import type { Context, Next } from 'koa';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { AuditWriter } from '../../audit/audit.writer.ts';
+import { clientEvent } from '../../audit/events.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { isUuid } from '../../lib/ids.ts';
+import type { ClientStore } from '../client-store.ts';
+import type { AgentClient } from '../clients.ts';
+import { claimedClientId, clientAuthNotes, type ClientAuthNote } from '../client-auth/note.ts';
+
+// token.issued or token.denied for every /token answer below 500, committed before the answer
+// leaves: no token without its event. Runs inside noteClientAuth (client-auth/note.ts), whose
+// note says which credential matched or why none did.
+
+export interface TokenAuditDeps {
+  writer: Pick<AuditWriter, 'write'>;
+  clients: Pick<ClientStore, 'findForDenial'>;
+  logger: Logger;
+  /** The key that signs this Provider's tokens. */
+  activeKid: string;
+}
+
+async function recordTokenAnswer(ctx: KoaContextWithOIDC, note: ClientAuthNote, { writer, clients, activeKid }: TokenAuditDeps): Promise<void> {
+  const client = ctx.oidc.client as unknown as AgentClient | undefined;
+  const body = ctx.body as Record<string, unknown>;
+  const koaCtx = ctx as unknown as Context;
+  if (ctx.status === 200) {
+    const token = ctx.oidc.entities.ClientCredentials as unknown as { jti: string; scope?: string; resourceServer?: { audience?: string } };
+    await writer.write(
+      clientEvent(
+        koaCtx,
+        { id: client!.clientId, orgId: client!.org_id },
+        'token.issued',
+        { type: 'token', id: token.jti },
+        {
+          jti: token.jti,
+          scope: token.scope ?? null,
+          aud: token.resourceServer?.audience ?? null,
+          kid: activeKid,
+          credentialId: note.credentialId ?? null,
+          expiresIn: body.expires_in,
+        },
+      ),
+    );
+    return;
+  }
+  const claimed = client?.clientId ?? claimedClientId(ctx);
+  let orgId = client?.org_id ?? null;
+  let reason = note.reason ?? String(body?.error ?? 'error');
+  if (body?.error === 'invalid_client' && !client && !note.reason) {
+    // The provider loads only active agents: tell an unknown client from a suspended one.
+    const agent = claimed && isUuid(claimed) ? await clients.findForDenial(claimed) : null;
+    orgId = agent?.orgId ?? null;
+    reason = !agent ? 'unknown_client' : agent.status === 'active' ? 'invalid_client' : `agent_${agent.status}`;
+  }
+  await writer.write(
+    clientEvent(
+      koaCtx,
+      { id: claimed, orgId },
+      'token.denied',
+      { type: 'token', id: null },
+      { error: body?.error ?? null, reason, scope: ctx.oidc.params?.scope ?? null, resource: ctx.oidc.params?.resource ?? null },
+      { outcome: 'failure', agentId: orgId ? claimed : null },
+    ),
+  );
+}
+
+/** Provider middleware: after /token has answered, its audit event; a failed write fails the request. */
+export function tokenAudit(deps: TokenAuditDeps) {
+  return async function auditTokenAnswer(ctx: Context, next: Next) {
+    await next();
+    const oidcCtx = ctx as unknown as KoaContextWithOIDC;
+    if (oidcCtx.oidc?.route !== 'token' || ctx.status >= 500) return;
+    try {
+      await recordTokenAnswer(oidcCtx, clientAuthNotes.getStore() ?? {}, deps);
+    } catch (err) {
+      deps.logger.error('could not record the token event; the request fails', { requestId: ctx.response.get('x-request-id'), err });
+      ctx.state.serverError = err;
+      ctx.status = 500;
+      ctx.body = { error: 'server_error', error_description: 'an unexpected error occurred' };
+    }
+  };
+}
