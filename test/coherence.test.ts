@@ -152,7 +152,7 @@ onPostgres('state kept in memory', () => {
 
   it('with its LISTEN connection cut, an instance reads the database until it listens again', async () => {
     const agent = await warmAgent();
-    await sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'agent-idp-state-listener' AND datname = current_database()`);
+    await sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'agent-idp-listener' AND datname = current_database()`);
     // No notification can reach anyone now; the change is still seen at once.
     await sql(`UPDATE credentials SET status = 'revoked', revoked_at = now() WHERE id = $1`, [agent.credential.credentialId]);
     expect((await requestToken(b, agent.clientId, agent.clientSecret)).body.error).toBe('invalid_client');

@@ -271,10 +271,9 @@ describe('two instances on one database', () => {
     await admin.connect();
     try {
       const dbName = new URL(t.db.url).pathname.slice(1);
-      const cut = await admin.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'agent-idp-keys-listener'`,
-        [dbName],
-      );
+      const cut = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'agent-idp-listener'`, [
+        dbName,
+      ]);
       expect(cut.rowCount).toBe(2);
       const rotated = (await operator.post('/api/v1/keys/rotate')).body;
       const a = await freshAgent();

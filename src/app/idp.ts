@@ -26,6 +26,7 @@ import { AuditMaintenance } from '../audit/retention.ts';
 import { schedulerEvent } from '../audit/events.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
 import { Coherence } from '../coherence/coherence.ts';
+import { NotifyConnection } from '../db/notify.ts';
 import { StateCache } from '../coherence/state-cache.ts';
 
 export interface Idp {
@@ -53,11 +54,18 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
   // that share a database, on the single-connection embedded one); its owner closes it.
   const database = options.database ?? (await openDatabase(config));
   const closeDatabase = options.database ? async () => {} : () => database.close();
+  let notify: NotifyConnection | undefined;
   let coherence: Coherence | undefined;
   try {
     const ds = database.dataSource;
-    // Embedded mode is one process: no other instance to hear from, so no LISTEN connection.
-    const ring = new KeyRing(new KeysRepository(ds), masterKey, logger, { listenUrl: database.listenable ? database.url : undefined });
+    // One LISTEN connection for everything that hears the other instances; none on PGlite (one
+    // session: nothing to LISTEN with), where the key ring polls and nothing is cached.
+    notify = new NotifyConnection(database.listenable ? database.url : undefined, logger);
+    const listener = notify;
+    const ring = new KeyRing(new KeysRepository(ds), masterKey, notify, logger);
+    // What every /token and introspection reads, kept in memory and in step with the other instances.
+    const states = new Coherence(ds, notify, logger);
+    coherence = states;
     const keys = new KeysService(ds, masterKey, config, logger, ring);
     const credentials = new CredentialsService(ds, config);
     // Several instances may start at once on a new database: one at a time creates what is missing.
@@ -71,12 +79,9 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
     const auditWriter = new AuditWriter(ds, logger);
     const audit = new AuditService(ds, { retentionDays: config.auditRetentionDays });
     const maintenance = new AuditMaintenance(ds, auditWriter, logger, { retentionDays: config.auditRetentionDays });
-    // What every /token and introspection reads, kept in memory and in step with the other
-    // instances (src/coherence); on PGlite (one session: nothing to LISTEN with), read each time.
-    const states = new Coherence(ds, logger, { listenUrl: database.listenable ? database.url : undefined });
-    coherence = states;
-    await states.start();
-    // Changes made before this instance listened (bootstrap) are taken in by every other one.
+    // Listening, with a lease; then changes made before this instance listened (bootstrap) are
+    // taken in by every other one.
+    await listener.start();
     await states.settle();
     const stateCache = states.enabled ? new StateCache(states) : undefined;
     const clients = new ClientStore(ds, stateCache);
@@ -162,7 +167,7 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
         purge.stop();
         scheduler.stop();
         await maintenance.stop();
-        await ring.stop();
+        ring.stop();
         if (server) {
           const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
           server.closeIdleConnections();
@@ -179,11 +184,13 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
         // Every event of a request that was answered is committed already; this flushes the rest.
         await auditWriter.close();
         await states.stop();
+        await listener.stop();
         await closeDatabase();
       },
     };
   } catch (err) {
     await coherence?.stop();
+    await notify?.stop();
     await closeDatabase();
     throw err;
   }

@@ -1,8 +1,8 @@
-import pg from 'pg';
 import type { JWK } from 'jose';
 import type { SigningAlg } from '../../config/index.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { KeysRepository } from './keys.repository.ts';
+import type { NotifyConnection } from '../db/notify.ts';
 import { decryptPrivateKey, encryptionKeyId, KeyEncryptionError } from './key-encryption.ts';
 
 /** What the OAuth engine needs: the private JWKs it may sign with and publish, and who signs now. */
@@ -17,31 +17,31 @@ export interface Keyset {
 
 export type KeysetListener = (keyset: Keyset) => void;
 
-const LISTEN_CHANNEL = 'agent_idp_keys';
+export const KEYS_CHANNEL = 'agent_idp_keys';
 
 // The published key set of this instance, kept in step with the database: reloaded at once
-// after a change made here, on a NOTIFY from another instance, and by polling (every second
-// while the LISTEN connection is down or absent, as on the embedded database; every 30 s as a
-// safety net otherwise).
+// after a change made here, on a NOTIFY from another instance (heard on the instance's one
+// LISTEN connection, db/notify.ts), and by polling: every second while that connection is down
+// or absent (the embedded database), every 30 s as a safety net otherwise.
 export class KeyRing {
   readonly #repo: KeysRepository;
   readonly #masterKey: Buffer;
   readonly #logger: Logger;
-  readonly #listenUrl: string | undefined;
+  readonly #notify: NotifyConnection;
   readonly #listeners: KeysetListener[] = [];
   #current: Keyset | undefined;
-  #listener: pg.Client | undefined;
-  #listening = false;
   #pollTimer: NodeJS.Timeout | undefined;
-  #reconnectTimer: NodeJS.Timeout | undefined;
-  #stopped = false;
+  #stopped = true;
   #reloading: Promise<boolean> | undefined;
 
-  constructor(repo: KeysRepository, masterKey: Buffer, logger: Logger, options: { listenUrl?: string } = {}) {
+  constructor(repo: KeysRepository, masterKey: Buffer, notify: NotifyConnection, logger: Logger) {
     this.#repo = repo;
     this.#masterKey = masterKey;
+    this.#notify = notify;
     this.#logger = logger;
-    this.#listenUrl = options.listenUrl;
+    notify.listen(KEYS_CHANNEL, () => void this.reload().catch((err) => this.#logger.error('could not reload the signing keys', { err })));
+    // A change may have landed while nobody listened.
+    notify.onConnect(() => (this.#current ? this.#reloadIfChanged() : undefined));
   }
 
   get current(): Keyset {
@@ -105,15 +105,15 @@ export class KeyRing {
     }
   }
 
+  /** Starts polling (the NOTIFY subscription needs no start). */
   start(): void {
     this.#stopped = false;
-    if (this.#listenUrl) void this.#listen();
     this.#schedulePoll();
   }
 
   #schedulePoll(): void {
     if (this.#stopped) return;
-    const every = this.#listening ? 30_000 : 1_000;
+    const every = this.#notify.connected ? 30_000 : 1_000;
     this.#pollTimer = setTimeout(async () => {
       await this.#reloadIfChanged();
       this.#schedulePoll();
@@ -121,45 +121,8 @@ export class KeyRing {
     this.#pollTimer.unref();
   }
 
-  async #listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.#listenUrl, application_name: 'agent-idp-keys-listener' });
-    const lost = (err?: Error) => {
-      if (this.#listener !== client) return;
-      this.#listener = undefined;
-      this.#listening = false;
-      client.removeAllListeners();
-      client.end().catch(() => {});
-      if (this.#stopped) return;
-      this.#logger.warn('lost the LISTEN connection for key changes; polling every second until it is back', { err });
-      this.#reconnectTimer = setTimeout(() => void this.#listen(), 1_000);
-      this.#reconnectTimer.unref();
-    };
-    this.#listener = client;
-    client.on('error', lost);
-    client.on('end', () => lost());
-    client.on('notification', () => void this.reload().catch((err) => this.#logger.error('could not reload the signing keys', { err })));
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${LISTEN_CHANNEL}`);
-      this.#listening = true;
-      // A change may have landed while we were not listening.
-      await this.#reloadIfChanged();
-    } catch (err) {
-      lost(err as Error);
-    }
-  }
-
-  async stop(): Promise<void> {
+  stop(): void {
     this.#stopped = true;
     clearTimeout(this.#pollTimer);
-    clearTimeout(this.#reconnectTimer);
-    const client = this.#listener;
-    this.#listener = undefined;
-    this.#listening = false;
-    if (client) {
-      client.removeAllListeners();
-      client.on('error', () => {});
-      await client.end().catch(() => {});
-    }
   }
 }

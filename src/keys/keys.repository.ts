@@ -1,7 +1,10 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { SigningKeyEntity, type SigningKey } from './signing-key.entity.ts';
+import { KEYS_CHANNEL } from './key-ring.ts';
 
-// Signing keys are the service's, not a tenant's: no org scoping here.
+// Signing keys are the service's, not a tenant's: no org scoping here. Every change is announced
+// twice: by notifyChanged on agent_idp_keys (the key rings reload), and row by row by the trigger
+// signing_keys_notify_state on agent_idp_state (coherence forgets the kid).
 export class KeysRepository {
   readonly #ds: DataSource;
 
@@ -75,6 +78,6 @@ export class KeysRepository {
 
   async notifyChanged(manager: EntityManager): Promise<void> {
     // Delivered to the other instances' LISTEN when the transaction commits.
-    await manager.query(`SELECT pg_notify('agent_idp_keys', 'changed')`);
+    await manager.query(`SELECT pg_notify($1, 'changed')`, [KEYS_CHANNEL]);
   }
 }
