@@ -9,6 +9,7 @@ import { createIdp } from '../src/app/idp.ts';
 import { AgentsService } from '../src/agents/agents.service.ts';
 import { AgentEntity, type Agent } from '../src/agents/agent.entity.ts';
 import { CredentialsService } from '../src/credentials/credentials.service.ts';
+import { SecretMemory } from '../src/credentials/secret-memory.ts';
 import { CredentialEntity } from '../src/credentials/credential.entity.ts';
 import type { ServerReply, ServerRequest } from './lib.ts';
 
@@ -51,7 +52,8 @@ async function handle(request: ServerRequest): Promise<void> {
   switch (request.type) {
     case 'seed': {
       const started = performance.now();
-      const credentials = new CredentialsService(dataSource, { bcryptCost: request.bcryptCost, secretMemorySeconds: 0 });
+      const { repositories } = idp.container;
+      const credentials = new CredentialsService(repositories.credentials, repositories.agents, new SecretMemory(0), { bcryptCost: request.bcryptCost });
       const agents: { clientId: string; clientSecret: string }[] = [];
       const batch = 500;
       for (let done = 0; done < request.count; done += batch) {

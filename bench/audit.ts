@@ -219,7 +219,7 @@ async function main(): Promise<void> {
     );
     log(`audit_events on disk: ${size}`);
 
-    const service = new AuditService(ds, { retentionDays: 90 });
+    const service = new AuditService(new AuditRepository(ds), { retentionDays: 90 });
     const reader = (i: number): AuditReader => ({ orgId: orgs[i % ORGS], isRoot: false });
     const page = async (i: number, query: AuditQuery) => (await service.page(reader(i), query)).rows.length;
 
@@ -282,7 +282,7 @@ async function main(): Promise<void> {
     log(`export: ${exported} events in ${exportMs.toFixed(0)} ms`);
 
     // The writer: 20 000 writes with 50, then 500, in flight at a time, as concurrent requests would.
-    const writer = new AuditWriter(ds, quiet);
+    const writer = new AuditWriter(new AuditRepository(ds), quiet);
     const written: string[] = [];
     for (const concurrency of [50, 500]) {
       const latencies: number[] = [];
@@ -338,7 +338,7 @@ async function main(): Promise<void> {
         new Date(day + DAY).toISOString(),
       ]);
       const purgeNow = new Date(day + DAY + 90 * DAY + 60_000);
-      const job = new AuditMaintenance(ds, writer, quiet, { retentionDays: 90, now: () => purgeNow });
+      const job = new AuditMaintenance(ds, repo, writer, quiet, { retentionDays: 90, now: () => purgeNow });
       const [purgeMs, purged] = await timed(() => job.run());
       results.push({
         what: `retention run dropping one day (${rowsInDay} events)`,

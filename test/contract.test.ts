@@ -1,4 +1,3 @@
-import { managementRouter } from '../src/app/app.ts';
 import { openApiDocument } from '../src/http/openapi.ts';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { operationFor } from './helpers/api.ts';
@@ -14,21 +13,20 @@ afterAll(() => t.close());
 
 describe('openapi/openapi.yaml', () => {
   it('documents every route of the management router', () => {
-    const router = managementRouter({
-      services: { config: t.config } as never,
-      providerHost: t.idp.providerHost,
-      verifier: {} as never,
-      rootOrgId: () => '',
-      logger: { debug() {}, info() {}, warn() {}, error() {} },
-      coherence: t.idp.coherence,
-    });
-    const routes = router.stack.flatMap((layer) =>
-      layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: String(layer.path).replace(/:(\w+)/g, '{$1}') })),
-    );
-    expect(routes.length).toBeGreaterThanOrEqual(11);
+    const routes = t.idp.routes;
+    expect(routes.length).toBeGreaterThanOrEqual(18);
     for (const { method, path } of routes) {
       const documented = openApiDocument().paths[path]?.[method.toLowerCase()];
       expect({ method, path, documented: Boolean(documented) }).toEqual({ method, path, documented: true });
+    }
+  });
+
+  it("names in each route's chain the scope it needs, and makes every writing route wait for every instance", () => {
+    for (const route of t.idp.routes) {
+      const writes = route.method !== 'GET';
+      expect({ ...route, scoped: typeof route.scope === 'string' }).toEqual({ ...route, scoped: true });
+      // A change acknowledged by one instance must hold on all of them (src/coherence/settled.ts).
+      expect({ method: route.method, path: route.path, settles: route.settles }).toEqual({ method: route.method, path: route.path, settles: writes });
     }
   });
 

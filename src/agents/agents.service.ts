@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Agent, AgentStatus } from './agent.entity.ts';
-import { AgentsRepository } from './agents.repository.ts';
+import type { AgentsRepository } from './agents.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { Conflict, NotFound } from '../http/errors.ts';
 import type { Actor } from '../http/actor.ts';
@@ -25,11 +25,11 @@ export interface AgentChanges extends Partial<AgentInput> {
 export class AgentsService {
   readonly #ds: DataSource;
   readonly #repo: AgentsRepository;
-  readonly #credentials: CredentialsService;
+  readonly #credentials: Pick<CredentialsService, 'revokeAllOfAgent'>;
 
-  constructor(dataSource: DataSource, credentials: CredentialsService) {
+  constructor(dataSource: DataSource, repo: AgentsRepository, credentials: Pick<CredentialsService, 'revokeAllOfAgent'>) {
     this.#ds = dataSource;
-    this.#repo = new AgentsRepository(dataSource);
+    this.#repo = repo;
     this.#credentials = credentials;
   }
 

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource } from 'typeorm';
 import type { Config } from '../../config/index.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Org } from '../orgs/org.entity.ts';
-import { OrgsRepository } from '../orgs/orgs.repository.ts';
-import { AgentsRepository } from '../agents/agents.repository.ts';
+import type { OrgsRepository } from '../orgs/orgs.repository.ts';
+import type { AgentsRepository } from '../agents/agents.repository.ts';
 import { AgentsService } from '../agents/agents.service.ts';
-import { CredentialsRepository } from '../credentials/credentials.repository.ts';
+import type { CredentialsRepository } from '../credentials/credentials.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { credentialIdOf, secretDigest } from '../credentials/secrets.ts';
 import { ALL_MANAGEMENT_SCOPES } from '../policies/scopes.ts';
@@ -26,10 +25,14 @@ export interface BootstrapResult {
  * with every management scope. On an empty embedded database without that setting, generates
  * an operator so that a newcomer can start right away.
  */
-export async function bootstrap(ds: DataSource, config: Config, credentials: CredentialsService, embedded: boolean, logger: Logger): Promise<BootstrapResult> {
-  const orgs = new OrgsRepository(ds);
-  const agents = new AgentsRepository(ds);
-  const credentialRows = new CredentialsRepository(ds);
+export async function bootstrap(
+  repositories: { orgs: OrgsRepository; agents: AgentsRepository; credentials: CredentialsRepository },
+  config: Config,
+  credentials: Pick<CredentialsService, 'mint' | 'fromSecret'>,
+  embedded: boolean,
+  logger: Logger,
+): Promise<BootstrapResult> {
+  const { orgs, agents, credentials: credentialRows } = repositories;
   const adminInput = {
     name: 'operator',
     description: 'Operator of the whole service (bootstrap)',

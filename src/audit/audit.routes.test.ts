@@ -35,7 +35,7 @@ describe('the routes (on a bare management router)', () => {
       ctx.state.actor = { agentId: randomUUID(), orgId, isRoot: orgId === ROOT, scopes: new Set(ctx.get('x-test-scopes').split(' ')), jti: 'x' };
       await next();
     });
-    auditRoutes(router, log.service);
+    auditRoutes(router, { audit: log.service });
     app.use(requestContext(quiet));
     app.use(router.routes());
     server = createServer(app.callback());

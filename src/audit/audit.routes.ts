@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import type Router from '@koa/router';
-import type { Context } from 'koa';
 import { requireScope } from '../policies/scopes.ts';
 import { validateQuery } from '../http/validate.ts';
+import type { Context } from 'koa';
 import { NotFound } from '../http/errors.ts';
 import type { AuditEvent } from './audit-event.ts';
 import type { AuditService } from './audit.service.ts';
@@ -26,13 +26,14 @@ async function* ndjson(first: IteratorResult<AuditEvent>, rest: AsyncGenerator<A
   if (chunk) yield chunk;
 }
 
-export function auditRoutes(router: Router, audit: AuditService): void {
+export function auditRoutes(router: Router, { audit }: { audit: AuditService }): void {
   router.get('/audit', requireScope('audit:read'), validateQuery('AuditQuery'), async (ctx: Context) => {
-    const { rows, nextCursor } = await audit.page(ctx.state.actor, ctx.state.query);
+    const input = ctx.state.query;
+    const { rows, nextCursor } = await audit.page(ctx.state.actor, input);
     if (nextCursor) {
       // RFC 8288: the next page is the same query from the cursor on.
       const next = new URLSearchParams();
-      for (const [key, value] of Object.entries(ctx.state.query as Record<string, unknown>)) {
+      for (const [key, value] of Object.entries(input)) {
         if (key !== 'cursor' && value !== undefined) next.set(key, String(value));
       }
       next.set('cursor', nextCursor);

@@ -1,9 +1,8 @@
-import type { DataSource } from 'typeorm';
 import { DAY_MS } from '../lib/time.ts';
 import type { Actor } from '../http/actor.ts';
 import { NotFound, ValidationFailed } from '../http/errors.ts';
 import type { AuditEvent, AuditOutcome } from './audit-event.ts';
-import { AuditRepository, type AuditFilters, type AuditPageResult } from './audit.repository.ts';
+import type { AuditRepository, AuditFilters, AuditPageResult } from './audit.repository.ts';
 import { auditVisibility } from '../policies/visibility.ts';
 
 // Reading the audit log: an org sees its own events only. The operators of the service (the
@@ -39,8 +38,8 @@ export class AuditService {
   readonly #retentionDays: number;
   readonly #now: () => Date;
 
-  constructor(dataSource: DataSource, options: AuditServiceOptions) {
-    this.#repo = new AuditRepository(dataSource);
+  constructor(repo: AuditRepository, options: AuditServiceOptions) {
+    this.#repo = repo;
     this.#retentionDays = options.retentionDays;
     this.#now = options.now ?? (() => new Date());
   }

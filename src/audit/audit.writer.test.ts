@@ -5,7 +5,7 @@ import { migratedDatabase, type TestDatabase } from '../../test/helpers/database
 import type { Logger } from '../lib/logger.ts';
 import { eventIdTime, type AuditEventInput } from './audit-event.ts';
 import { AuditWriter } from './audit.writer.ts';
-import { partitionName, utcDay } from './audit.repository.ts';
+import { AuditRepository, partitionName, utcDay } from './audit.repository.ts';
 
 // Against a real database: PostgreSQL when DATABASE_URL is set, else the embedded PGlite.
 
@@ -60,7 +60,7 @@ const tagged = (tag: string) => ds.query(`SELECT event_id, xmin::text AS xmin FR
 
 describe('AuditWriter', () => {
   it('puts the events of concurrent callers into shared INSERTs, each acknowledged after its commit', async () => {
-    const writer = new AuditWriter(ds, logger, { maxBatch: 50, flushIntervalMs: 5 });
+    const writer = new AuditWriter(new AuditRepository(ds), logger, { maxBatch: 50, flushIntervalMs: 5 });
     const written = await Promise.all(Array.from({ length: 200 }, (_, i) => writer.write(event({ details: { tag: 'batched', i } }))));
     expect(new Set(written.map((e) => e.eventId)).size).toBe(200);
     // Event ids are UUIDv7 carrying the event's millisecond.
@@ -74,7 +74,7 @@ describe('AuditWriter', () => {
   });
 
   it('sends a lone event without waiting, and gathers what arrives during an INSERT into the next one', async () => {
-    const writer = new AuditWriter(ds, logger);
+    const writer = new AuditWriter(new AuditRepository(ds), logger);
     // Idle: one event goes on the next turn of the event loop, not after a timer.
     const started = performance.now();
     await writer.write(event({ details: { tag: 'alone' } }));
@@ -100,7 +100,7 @@ describe('AuditWriter', () => {
   });
 
   it('resolves only once the row is committed, and then it is visible to every connection', async () => {
-    const writer = new AuditWriter(ds, logger);
+    const writer = new AuditWriter(new AuditRepository(ds), logger);
     // Another session holds a lock that the INSERT must wait for.
     const blocker = new pg.Client({ connectionString: db.url });
     await blocker.connect();
@@ -130,7 +130,7 @@ describe('AuditWriter', () => {
       END $$`);
     await ds.query(`CREATE TRIGGER audit_test_refuse BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_test_refuse()`);
     try {
-      const writer = new AuditWriter(ds, logger, { flushIntervalMs: 20 });
+      const writer = new AuditWriter(new AuditRepository(ds), logger, { flushIntervalMs: 20 });
       const batch = Array.from({ length: 10 }, (_, i) => writer.write(event({ details: i === 7 ? { tag: 'failed', poison: true } : { tag: 'failed' } })));
       const results = await Promise.allSettled(batch);
       expect(results.map((r) => r.status)).toEqual(Array(10).fill('rejected'));
@@ -149,7 +149,7 @@ describe('AuditWriter', () => {
   });
 
   it('stores no secret, token, private key or Authorization header', async () => {
-    const writer = new AuditWriter(ds, logger);
+    const writer = new AuditWriter(new AuditRepository(ds), logger);
     const secret = `aidp_cs_${'0a'.repeat(16)}_${'Q'.repeat(42)}w`;
     const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
     const stored = await writer.write(
@@ -192,7 +192,7 @@ describe('AuditWriter', () => {
   });
 
   it('stores text PostgreSQL would refuse (NUL, lone surrogates) without failing the batch', async () => {
-    const writer = new AuditWriter(ds, logger);
+    const writer = new AuditWriter(new AuditRepository(ds), logger);
     const [odd, plain] = await Promise.all([
       writer.write(event({ actor: { type: 'client', id: 'evil\u0000client' }, details: { tag: 'odd', s: 'a\u0000b\ud800c' } })),
       writer.write(event({ details: { tag: 'odd' } })),
@@ -212,7 +212,7 @@ describe('AuditWriter', () => {
   });
 
   it('knows which agent an event is about', async () => {
-    const writer = new AuditWriter(ds, logger);
+    const writer = new AuditWriter(new AuditRepository(ds), logger);
     const admin = randomUUID();
     const subject = randomUUID();
     const [created, credential, issued, scheduled] = await Promise.all([
@@ -228,7 +228,7 @@ describe('AuditWriter', () => {
   });
 
   it('refuses a malformed event at once, without touching the batch', async () => {
-    const writer = new AuditWriter(ds, logger);
+    const writer = new AuditWriter(new AuditRepository(ds), logger);
     await expect(writer.write(event({ action: 'agent.exploded' as never }))).rejects.toThrow(/unknown audit action/);
     await expect(writer.write(event({ outcome: 'maybe' as never }))).rejects.toThrow(/outcome/);
     await expect(writer.write(event({ orgId: 'acme' }))).rejects.toThrow(/orgId/);
@@ -238,7 +238,7 @@ describe('AuditWriter', () => {
 
   it("creates a missing day's partition and retries", async () => {
     const far = new Date(Date.UTC(2031, 0, 15, 12));
-    const writer = new AuditWriter(ds, logger, { now: () => far });
+    const writer = new AuditWriter(new AuditRepository(ds), logger, { now: () => far });
     const name = partitionName(utcDay(far));
     expect((await ds.query(`SELECT to_regclass($1) AS t`, [name]))[0].t).toBeNull();
     const stored = await writer.write(event({ details: { tag: 'far' } }));
@@ -250,7 +250,7 @@ describe('AuditWriter', () => {
   });
 
   it('close() stores everything pending, then refuses new writes', async () => {
-    const writer = new AuditWriter(ds, logger, { flushIntervalMs: 10_000 });
+    const writer = new AuditWriter(new AuditRepository(ds), logger, { flushIntervalMs: 10_000 });
     const pending = Array.from({ length: 5 }, () => writer.write(event({ details: { tag: 'closing' } })));
     await writer.close();
     await expect(Promise.all(pending)).resolves.toHaveLength(5);
@@ -259,7 +259,7 @@ describe('AuditWriter', () => {
   });
 
   it('flush() stores what is pending without waiting for the interval', async () => {
-    const writer = new AuditWriter(ds, logger, { flushIntervalMs: 10_000 });
+    const writer = new AuditWriter(new AuditRepository(ds), logger, { flushIntervalMs: 10_000 });
     const pending = writer.write(event({ details: { tag: 'flushed' } }));
     await writer.flush();
     expect(await tagged('flushed')).toHaveLength(1);

@@ -1,4 +1,3 @@
-import type { DataSource } from 'typeorm';
 import type { Logger } from '../lib/logger.ts';
 import { SECRET_KEY, redactString } from '../lib/redaction.ts';
 import { AUDIT_ACTIONS, AUDIT_ACTOR_TYPES, AUDIT_OUTCOMES, newEventId, type AuditEvent, type AuditEventInput } from './audit-event.ts';
@@ -114,8 +113,8 @@ export class AuditWriter {
   #draining: Promise<void> | undefined;
   #closed = false;
 
-  constructor(dataSource: DataSource, logger: Logger, options: AuditWriterOptions = {}) {
-    this.#repo = new AuditRepository(dataSource);
+  constructor(repo: AuditRepository, logger: Logger, options: AuditWriterOptions = {}) {
+    this.#repo = repo;
     this.#logger = logger;
     this.#maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 500));
     this.#flushIntervalMs = Math.max(0, options.flushIntervalMs ?? 0);

@@ -26,7 +26,7 @@ const logger: Logger = {
 beforeAll(async () => {
   ({ db, ds } = await migratedDatabase());
   repo = new AuditRepository(ds);
-  writer = new AuditWriter(ds, logger, { now: () => clock });
+  writer = new AuditWriter(repo, logger, { now: () => clock });
 });
 afterAll(async () => {
   await writer?.close();
@@ -40,7 +40,7 @@ const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 /** The job on a driven clock; its own events are written at the same time. */
 function maintenance(now: Date, options: { firstRunDelayMs?: number } = {}) {
   clock = now;
-  return new AuditMaintenance(ds, writer, logger, { retentionDays: 90, now: () => now, ...options });
+  return new AuditMaintenance(ds, repo, writer, logger, { retentionDays: 90, now: () => now, ...options });
 }
 
 async function writeAt(at: Date, tag: string) {

@@ -3,7 +3,7 @@ import type { Logger } from '../lib/logger.ts';
 import { DAY_MS } from '../lib/time.ts';
 import type { AuditWriter } from './audit.writer.ts';
 import { schedulerEvent } from './events.ts';
-import { AuditRepository, partitionName, utcDay } from './audit.repository.ts';
+import { type AuditRepository, partitionName, utcDay } from './audit.repository.ts';
 
 // The audit log's upkeep, daily: day partitions are created a week ahead, and the days that
 // have wholly left the retention window are dropped (a DROP TABLE, not a DELETE: no bloat, no
@@ -44,9 +44,9 @@ export class AuditMaintenance {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<MaintenanceResult> | undefined;
 
-  constructor(dataSource: DataSource, writer: AuditWriter, logger: Logger, options: AuditMaintenanceOptions) {
+  constructor(dataSource: DataSource, repo: AuditRepository, writer: AuditWriter, logger: Logger, options: AuditMaintenanceOptions) {
     this.#ds = dataSource;
-    this.#repo = new AuditRepository(dataSource);
+    this.#repo = repo;
     this.#writer = writer;
     this.#logger = logger;
     this.#now = options.now ?? (() => new Date());

@@ -1,18 +1,27 @@
 import type Router from '@koa/router';
-import type { Context } from 'koa';
-import { requireScope } from '../policies/scopes.ts';
-import { validateBody, validateQuery } from '../http/validate.ts';
-import type { Services } from '../app/services.ts';
+import type { AuditWriter } from '../audit/audit.writer.ts';
 import { managementEvent } from '../audit/events.ts';
+import type { SettleStep } from '../coherence/settled.ts';
+import type { Context } from 'koa';
+import { validateBody, validateQuery } from '../http/validate.ts';
+import { requireScope } from '../policies/scopes.ts';
+import type { CredentialsService } from './credentials.service.ts';
 import { presentCredential } from './credentials.presenter.ts';
 
-export function credentialsRoutes(router: Router, { credentials, auditWriter }: Services): void {
+export interface CredentialsRoutesDeps {
+  credentials: CredentialsService;
+  auditWriter: Pick<AuditWriter, 'write'>;
+  settled: SettleStep;
+}
+
+export function credentialsRoutes(router: Router, { credentials, auditWriter, settled }: CredentialsRoutesDeps): void {
   const target = (id: string) => ({ type: 'credential', id });
 
   router.post(
     '/agents/:agentId/credentials',
     requireScope('agents:write'),
     validateBody('CreateCredentialRequest', { optional: true }),
+    settled,
     async (ctx: Context) => {
       const { agentId } = ctx.params;
       const { credential, secret } = await credentials.create(ctx.state.actor.orgId, agentId, ctx.state.input);
@@ -34,17 +43,19 @@ export function credentialsRoutes(router: Router, { credentials, auditWriter }: 
     '/agents/:agentId/credentials/:credentialId/rotate',
     requireScope('agents:write'),
     validateBody('RotateCredentialRequest', { optional: true }),
+    settled,
     async (ctx: Context) => {
       const { agentId, credentialId } = ctx.params;
-      const { credential, secret } = await credentials.rotate(ctx.state.actor.orgId, agentId, credentialId, ctx.state.input);
+      const input = ctx.state.input;
+      const { credential, secret } = await credentials.rotate(ctx.state.actor.orgId, agentId, credentialId, input);
       await auditWriter.write(
-        managementEvent(ctx, 'credential.rotated', target(credentialId), { gracePeriodSeconds: ctx.state.input.gracePeriodSeconds ?? 0 }, { agentId }),
+        managementEvent(ctx, 'credential.rotated', target(credentialId), { gracePeriodSeconds: input.gracePeriodSeconds ?? 0 }, { agentId }),
       );
       ctx.body = presentCredential(credential, { secret });
     },
   );
 
-  router.delete('/agents/:agentId/credentials/:credentialId', requireScope('agents:write'), async (ctx: Context) => {
+  router.delete('/agents/:agentId/credentials/:credentialId', requireScope('agents:write'), settled, async (ctx: Context) => {
     const { agentId, credentialId } = ctx.params;
     const changed = await credentials.revoke(ctx.state.actor.orgId, agentId, credentialId);
     await auditWriter.write(managementEvent(ctx, 'credential.revoked', target(credentialId), { alreadyRevoked: !changed }, { agentId }));

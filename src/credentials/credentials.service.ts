@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import bcrypt from 'bcrypt';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import type { Credential, CredentialSecrets } from './credential.entity.ts';
-import { CredentialsRepository, type CredentialFilter } from './credentials.repository.ts';
-import { AgentsRepository } from '../agents/agents.repository.ts';
+import type { CredentialsRepository, CredentialFilter } from './credentials.repository.ts';
+import type { AgentsRepository } from '../agents/agents.repository.ts';
 import type { Agent } from '../agents/agent.entity.ts';
 import { credentialIdOf, generateSecret, secretDigest } from './secrets.ts';
-import { SecretMemory } from './secret-memory.ts';
+import type { SecretMemory } from './secret-memory.ts';
 import { Conflict, NotFound, ValidationFailed } from '../http/errors.ts';
 import type { PageRequest } from '../db/pagination.ts';
 
@@ -21,15 +21,15 @@ export interface IssuedCredential {
 
 export class CredentialsService {
   readonly #repo: CredentialsRepository;
-  readonly #agents: AgentsRepository;
+  readonly #agents: Pick<AgentsRepository, 'findInOrg'>;
   readonly #bcryptCost: number;
   readonly memory: SecretMemory;
 
-  constructor(dataSource: DataSource, options: { bcryptCost: number; secretMemorySeconds: number }) {
-    this.#repo = new CredentialsRepository(dataSource);
-    this.#agents = new AgentsRepository(dataSource);
+  constructor(repo: CredentialsRepository, agents: Pick<AgentsRepository, 'findInOrg'>, memory: SecretMemory, options: { bcryptCost: number }) {
+    this.#repo = repo;
+    this.#agents = agents;
+    this.memory = memory;
     this.#bcryptCost = options.bcryptCost;
-    this.memory = new SecretMemory(options.secretMemorySeconds);
   }
 
   /** A new credential for an agent, not yet stored: the caller inserts it (maybe in a transaction). */

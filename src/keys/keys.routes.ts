@@ -1,13 +1,25 @@
 import type Router from '@koa/router';
-import type { Context } from 'koa';
-import { requireScope } from '../policies/scopes.ts';
-import { validateBody } from '../http/validate.ts';
-import type { Services } from '../app/services.ts';
+import type { AuditWriter } from '../audit/audit.writer.ts';
 import { managementEvent } from '../audit/events.ts';
-import { presentKey } from './keys.presenter.ts';
+import type { SettleStep } from '../coherence/settled.ts';
+import { NotFound } from '../http/errors.ts';
+import type { Context } from 'koa';
+import { validateBody } from '../http/validate.ts';
+import { requireScope } from '../policies/scopes.ts';
+import type { KeysService } from './keys.service.ts';
+import { presentKey, presentPublicKey } from './keys.presenter.ts';
+
+/** A kid as this service makes them (a JWK thumbprint); anything else names no key. */
+export const KID = /^[A-Za-z0-9_-]{1,128}$/;
+
+export interface KeysRoutesDeps {
+  keys: KeysService;
+  auditWriter: Pick<AuditWriter, 'write'>;
+  settled: SettleStep;
+}
 
 // Operators only: keys are the whole service's.
-export function keysRoutes(router: Router, { keys, auditWriter }: Services): void {
+export function keysRoutes(router: Router, { keys, auditWriter, settled }: KeysRoutesDeps): void {
   const read = requireScope('keys:read', { operator: true });
   const write = requireScope('keys:write', { operator: true });
   const target = (kid: string) => ({ type: 'key', id: kid });
@@ -16,14 +28,14 @@ export function keysRoutes(router: Router, { keys, auditWriter }: Services): voi
     ctx.body = { data: (await keys.list()).map(presentKey) };
   });
 
-  router.post('/keys', write, validateBody('CreateKeyRequest', { optional: true }), async (ctx: Context) => {
+  router.post('/keys', write, validateBody('CreateKeyRequest', { optional: true }), settled, async (ctx: Context) => {
     const key = await keys.create(ctx.state.input.alg);
     await auditWriter.write(managementEvent(ctx, 'key.created', target(key.kid), { alg: key.alg, status: key.status }));
     ctx.status = 201;
     ctx.body = presentKey(key);
   });
 
-  router.post('/keys/rotate', write, validateBody('EmptyRequest', { optional: true }), async (ctx: Context) => {
+  router.post('/keys/rotate', write, validateBody('EmptyRequest', { optional: true }), settled, async (ctx: Context) => {
     const { retired, active, next } = await keys.rotate();
     await auditWriter.write(managementEvent(ctx, 'key.rotated', target(active.kid), { retired: retired?.kid ?? null, active: active.kid, next: next.kid }));
     ctx.body = { active: presentKey(active), next: presentKey(next) };
@@ -33,15 +45,24 @@ export function keysRoutes(router: Router, { keys, auditWriter }: Services): voi
     ctx.body = presentKey(await keys.active());
   });
 
-  router.post('/keys/:kid/revoke', write, validateBody('EmptyRequest', { optional: true }), async (ctx: Context) => {
+  router.post('/keys/:kid/revoke', write, validateBody('EmptyRequest', { optional: true }), settled, async (ctx: Context) => {
     const key = await keys.revoke(ctx.params.kid);
     await auditWriter.write(managementEvent(ctx, 'key.revoked', target(key.kid), { alg: key.alg }));
     ctx.body = presentKey(key);
   });
 
-  router.delete('/keys/:kid', write, async (ctx: Context) => {
+  router.delete('/keys/:kid', write, settled, async (ctx: Context) => {
     await keys.remove(ctx.params.kid);
     await auditWriter.write(managementEvent(ctx, 'key.deleted', target(ctx.params.kid)));
     ctx.status = 204;
+  });
+}
+
+/** GET /api/v1/keys/public/{kid}, without a token: the public half of a published key, for anyone. */
+export function publicKeyRoutes(router: Router, { keys }: Pick<KeysRoutesDeps, 'keys'>): void {
+  router.get('/keys/public/:kid', async (ctx: Context) => {
+    if (!KID.test(ctx.params.kid)) throw new NotFound('key not found');
+    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.body = presentPublicKey(await keys.published(ctx.params.kid));
   });
 }

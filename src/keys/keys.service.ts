@@ -4,7 +4,7 @@ import type { SigningAlg } from '../../config/index.ts';
 import type { Logger } from '../lib/logger.ts';
 import { JWK_PRIVATE_MEMBERS } from '../lib/redaction.ts';
 import { DAY_MS } from '../lib/time.ts';
-import { KeysRepository } from './keys.repository.ts';
+import type { KeysRepository } from './keys.repository.ts';
 import type { KeyStatus, SigningKey } from './signing-key.entity.ts';
 import { encryptPrivateKey, encryptionKeyId } from './key-encryption.ts';
 import type { KeyRing } from './key-ring.ts';
@@ -46,9 +46,9 @@ export class KeysService {
   readonly #logger: Logger;
   readonly #ring: KeyRing;
 
-  constructor(dataSource: DataSource, masterKey: Buffer, config: KeysConfig, logger: Logger, ring: KeyRing) {
+  constructor(dataSource: DataSource, repo: KeysRepository, masterKey: Buffer, config: KeysConfig, logger: Logger, ring: KeyRing) {
     this.#ds = dataSource;
-    this.#repo = new KeysRepository(dataSource);
+    this.#repo = repo;
     this.#masterKey = masterKey;
     this.#config = config;
     this.#logger = logger;

@@ -1,13 +1,22 @@
 import type Router from '@koa/router';
-import type { Context } from 'koa';
-import { requireScope } from '../policies/scopes.ts';
-import { validateBody, validateQuery } from '../http/validate.ts';
-import type { Services } from '../app/services.ts';
+import type { AuditWriter } from '../audit/audit.writer.ts';
 import { managementEvent } from '../audit/events.ts';
+import type { SettleStep } from '../coherence/settled.ts';
+import type { Context } from 'koa';
+import { validateBody, validateQuery } from '../http/validate.ts';
+import { requireScope } from '../policies/scopes.ts';
+import type { OrgsService } from './orgs.service.ts';
 import { presentOrg } from './orgs.presenter.ts';
 
-export function orgsRoutes(router: Router, { orgs, auditWriter }: Services): void {
-  router.post('/orgs', requireScope('orgs:write', { operator: true }), validateBody('CreateOrgRequest'), async (ctx: Context) => {
+export interface OrgsRoutesDeps {
+  orgs: OrgsService;
+  auditWriter: Pick<AuditWriter, 'write'>;
+  settled: SettleStep;
+}
+
+// Operators only: orgs are the whole service's.
+export function orgsRoutes(router: Router, { orgs, auditWriter, settled }: OrgsRoutesDeps): void {
+  router.post('/orgs', requireScope('orgs:write', { operator: true }), validateBody('CreateOrgRequest'), settled, async (ctx: Context) => {
     const { org, admin, adminSecret } = await orgs.create(ctx.state.input.name);
     await auditWriter.write(managementEvent(ctx, 'org.created', { type: 'org', id: org.id }, { name: org.name, adminAgentId: admin.id }));
     ctx.status = 201;

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Org } from './org.entity.ts';
-import { OrgsRepository } from './orgs.repository.ts';
+import type { OrgsRepository } from './orgs.repository.ts';
 import { AgentsService } from '../agents/agents.service.ts';
-import { AgentsRepository } from '../agents/agents.repository.ts';
-import { CredentialsRepository } from '../credentials/credentials.repository.ts';
+import type { AgentsRepository } from '../agents/agents.repository.ts';
+import type { CredentialsRepository } from '../credentials/credentials.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import type { Agent } from '../agents/agent.entity.ts';
 import { ORG_ADMIN_SCOPES } from '../policies/scopes.ts';
@@ -20,16 +20,21 @@ export interface CreatedOrg {
 export class OrgsService {
   readonly #ds: DataSource;
   readonly #repo: OrgsRepository;
-  readonly #agents: AgentsRepository;
-  readonly #credentialRows: CredentialsRepository;
-  readonly #credentials: CredentialsService;
+  readonly #agents: Pick<AgentsRepository, 'insert'>;
+  readonly #credentialRows: Pick<CredentialsRepository, 'insert'>;
+  readonly #credentials: Pick<CredentialsService, 'mint'>;
   readonly #managementAudience: string;
 
-  constructor(dataSource: DataSource, credentials: CredentialsService, managementAudience: string) {
+  constructor(
+    dataSource: DataSource,
+    repos: { orgs: OrgsRepository; agents: Pick<AgentsRepository, 'insert'>; credentials: Pick<CredentialsRepository, 'insert'> },
+    credentials: Pick<CredentialsService, 'mint'>,
+    managementAudience: string,
+  ) {
     this.#ds = dataSource;
-    this.#repo = new OrgsRepository(dataSource);
-    this.#agents = new AgentsRepository(dataSource);
-    this.#credentialRows = new CredentialsRepository(dataSource);
+    this.#repo = repos.orgs;
+    this.#agents = repos.agents;
+    this.#credentialRows = repos.credentials;
     this.#credentials = credentials;
     this.#managementAudience = managementAudience;
   }

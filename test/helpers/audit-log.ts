@@ -59,9 +59,9 @@ export interface SeededAuditLog {
 export async function seededAuditLog(): Promise<SeededAuditLog> {
   const { db, ds } = await migratedDatabase();
   let clock = new Date();
-  const writer = new AuditWriter(ds, quiet, { now: () => clock });
   const repo = new AuditRepository(ds);
-  const service = new AuditService(ds, { retentionDays: 90 });
+  const writer = new AuditWriter(repo, quiet, { now: () => clock });
+  const service = new AuditService(repo, { retentionDays: 90 });
 
   async function seed(
     count: number,

@@ -1,0 +1,109 @@
+import type { Config } from '../../config/index.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Database } from '../db/database.ts';
+import { NotifyConnection } from '../db/notify.ts';
+import { Coherence } from '../coherence/coherence.ts';
+import { StateCache } from '../coherence/state-cache.ts';
+import { settledBy, type SettleStep } from '../coherence/settled.ts';
+import { AgentsRepository } from '../agents/agents.repository.ts';
+import { AgentsService } from '../agents/agents.service.ts';
+import { CredentialsRepository } from '../credentials/credentials.repository.ts';
+import { CredentialsService } from '../credentials/credentials.service.ts';
+import { SecretMemory } from '../credentials/secret-memory.ts';
+import { OrgsRepository } from '../orgs/orgs.repository.ts';
+import { OrgsService } from '../orgs/orgs.service.ts';
+import { KeysRepository } from '../keys/keys.repository.ts';
+import { KeysService } from '../keys/keys.service.ts';
+import { KeyRing } from '../keys/key-ring.ts';
+import { KeyRotationScheduler } from '../keys/key-rotation.scheduler.ts';
+import { resolveMasterKey } from '../keys/master-key.ts';
+import { AuditRepository } from '../audit/audit.repository.ts';
+import { AuditWriter } from '../audit/audit.writer.ts';
+import { AuditService } from '../audit/audit.service.ts';
+import { AuditMaintenance } from '../audit/retention.ts';
+import { schedulerEvent } from '../audit/events.ts';
+import { ClientStore } from '../oauth/client-store.ts';
+import { RevocationsRepository } from '../oauth/revocations.repository.ts';
+import { RevocationPurge } from '../oauth/revocation-purge.ts';
+import { MANAGEMENT_AUDIENCE_PATH } from '../oauth/paths.ts';
+
+// The object graph of one instance: every repository and service is built here, once, and
+// handed to what uses it. Nothing here does I/O; idp.ts starts things in order.
+
+export function buildContainer(config: Config, logger: Logger, database: Database) {
+  const ds = database.dataSource;
+  const masterKey = resolveMasterKey(config);
+
+  // One LISTEN connection for everything that hears the other instances; none on PGlite (one
+  // session: nothing to LISTEN with), where the key ring polls and nothing is cached.
+  const notify = new NotifyConnection(database.listenable ? database.url : undefined, logger);
+  const coherence = new Coherence(ds, notify, logger);
+  // What every /token and introspection reads, kept in memory and in step with the other instances.
+  const stateCache = coherence.enabled ? new StateCache(coherence) : undefined;
+  const settled: SettleStep = settledBy(coherence);
+
+  const repositories = {
+    orgs: new OrgsRepository(ds),
+    agents: new AgentsRepository(ds),
+    credentials: new CredentialsRepository(ds),
+    keys: new KeysRepository(ds),
+    audit: new AuditRepository(ds),
+    revocations: new RevocationsRepository(ds),
+  };
+
+  const keyRing = new KeyRing(repositories.keys, masterKey, notify, logger);
+  const keys = new KeysService(ds, repositories.keys, masterKey, config, logger, keyRing);
+  const credentials = new CredentialsService(repositories.credentials, repositories.agents, new SecretMemory(config.secretMemorySeconds), {
+    bcryptCost: config.bcryptCost,
+  });
+  const agents = new AgentsService(ds, repositories.agents, credentials);
+  const orgs = new OrgsService(ds, repositories, credentials, config.publicUrl + MANAGEMENT_AUDIENCE_PATH);
+
+  const auditWriter = new AuditWriter(repositories.audit, logger);
+  const audit = new AuditService(repositories.audit, { retentionDays: config.auditRetentionDays });
+  const auditMaintenance = new AuditMaintenance(ds, repositories.audit, auditWriter, logger, { retentionDays: config.auditRetentionDays });
+
+  const clients = new ClientStore(ds, stateCache);
+  const revocationPurge = new RevocationPurge(repositories.revocations, logger);
+  const scheduler = new KeyRotationScheduler(keys, logger, {
+    async onResult(result) {
+      if (!result.rotated && !result.removed.length && !result.createdNext) return;
+      // The event belongs to no org (the operators of the root org see it).
+      await auditWriter.write(
+        schedulerEvent(
+          'key-rotation',
+          'key.rotated',
+          { type: 'key', id: result.rotated?.active ?? null },
+          {
+            ...result.rotated,
+            removed: result.removed,
+            createdNext: result.createdNext ?? null,
+          },
+        ),
+      );
+    },
+  });
+
+  return {
+    config,
+    logger,
+    database,
+    notify,
+    coherence,
+    settled,
+    repositories,
+    keyRing,
+    keys,
+    credentials,
+    agents,
+    orgs,
+    auditWriter,
+    audit,
+    auditMaintenance,
+    clients,
+    revocationPurge,
+    scheduler,
+  };
+}
+
+export type Container = ReturnType<typeof buildContainer>;

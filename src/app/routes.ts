@@ -1,0 +1,95 @@
+import Router from '@koa/router';
+import type { Middleware } from 'koa';
+import type { Container } from './container.ts';
+import { problemHandler } from '../http/problem.ts';
+import { jsonBody } from '../http/body.ts';
+import { authenticate } from '../http/bearer.ts';
+import { NotFound } from '../http/errors.ts';
+import { isUuid } from '../lib/ids.ts';
+import type { ScopeCheck } from '../policies/scopes.ts';
+import type { SettleStep } from '../coherence/settled.ts';
+import { recordDenials } from '../audit/admin-denied.ts';
+import { auditRoutes } from '../audit/audit.routes.ts';
+import { agentsRoutes } from '../agents/agents.routes.ts';
+import { credentialsRoutes } from '../credentials/credentials.routes.ts';
+import { orgsRoutes } from '../orgs/orgs.routes.ts';
+import { KID, keysRoutes, publicKeyRoutes } from '../keys/keys.routes.ts';
+import { oauthErrorHandler } from '../oauth/errors.ts';
+import { introspectionEndpoint } from '../oauth/endpoints/introspect.ts';
+import { revocationEndpoint } from '../oauth/endpoints/revoke.ts';
+import { INTROSPECTION_PATH, MANAGEMENT_AUDIENCE_PATH, REVOCATION_PATH } from '../oauth/paths.ts';
+import type { AccessTokenVerifier } from '../oauth/verifier.ts';
+
+// Which routes exist and what each one's chain is. Each domain adds its own routes and gets
+// only the services it calls.
+
+/** The management API: every route behind bearer authentication, answering problem+json. */
+export function managementRouter(c: Container, verifier: AccessTokenVerifier, rootOrgId: () => string): Router {
+  const router = new Router({ prefix: MANAGEMENT_AUDIENCE_PATH });
+  router.use(problemHandler(c.logger));
+  router.use(recordDenials(c.auditWriter));
+  router.use(authenticate(verifier, c.config.publicUrl + MANAGEMENT_AUDIENCE_PATH, rootOrgId));
+  router.use(jsonBody());
+  router.param('kid', (kid, _ctx, next) => {
+    if (!KID.test(kid)) throw new NotFound('key not found');
+    return next();
+  });
+  for (const param of ['agentId', 'credentialId']) {
+    router.param(param, (id, _ctx, next) => {
+      // Ids are UUIDs; anything else names nothing.
+      if (!isUuid(id)) throw new NotFound(`${param.replace('Id', '')} ${id.slice(0, 64)} not found`);
+      return next();
+    });
+  }
+  const { auditWriter, settled } = c;
+  orgsRoutes(router, { orgs: c.orgs, auditWriter, settled });
+  agentsRoutes(router, { agents: c.agents, auditWriter, settled, defaultTtlSeconds: c.config.accessTokenTtlSeconds });
+  credentialsRoutes(router, { credentials: c.credentials, auditWriter, settled });
+  keysRoutes(router, { keys: c.keys, auditWriter, settled });
+  auditRoutes(router, { audit: c.audit });
+  return router;
+}
+
+/** Routes of /api/v1 that need no token: the public half of a signing key. */
+export function publicRouter(c: Container): Router {
+  const router = new Router({ prefix: MANAGEMENT_AUDIENCE_PATH });
+  router.use(problemHandler(c.logger));
+  publicKeyRoutes(router, { keys: c.keys });
+  return router;
+}
+
+/** Our RFC 7662 and RFC 7009 endpoints (oidc-provider serves /token, discovery and the JWKS). */
+export function oauthRouter(c: Container, verifier: AccessTokenVerifier): Router {
+  const router = new Router();
+  router.use(oauthErrorHandler(c.logger));
+  const client = { clients: c.clients, credentials: c.credentials, auditWriter: c.auditWriter };
+  router.post(INTROSPECTION_PATH, introspectionEndpoint({ ...client, verifier }));
+  router.post(REVOCATION_PATH, c.settled, revocationEndpoint({ ...client, verifier, revocations: c.repositories.revocations }));
+  return router;
+}
+
+/** One route as its chain declares it: what it requires, and whether it waits for every instance. */
+export interface RouteInfo {
+  method: string;
+  /** With `{param}` as in openapi.yaml. */
+  path: string;
+  scope?: string;
+  operator?: boolean;
+  settles: boolean;
+}
+
+/** The routes of a router, read from its own stack (tests build their rule tables from it). */
+export function describeRoutes(router: Router): RouteInfo[] {
+  return router.stack.flatMap((layer) => {
+    const chain = layer.stack as (Middleware & Partial<ScopeCheck> & Partial<SettleStep>)[];
+    const check = chain.find((m) => typeof m.scope === 'string');
+    return layer.methods
+      .filter((method) => method !== 'HEAD')
+      .map((method) => ({
+        method,
+        path: String(layer.path).replace(/:(\w+)/g, '{$1}'),
+        ...(check ? { scope: check.scope, operator: check.operator } : {}),
+        settles: chain.some((m) => m.settles === true),
+      }));
+  });
+}
