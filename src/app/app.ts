@@ -8,7 +8,7 @@ import type { ProviderHost } from '../oauth/provider-host.ts';
 export interface AppRouters {
   oauth: Router;
   public: Router;
-  management: Router;
+  management: Router<never> | Router;
 }
 
 /** The order of the middleware of the one Koa app: the management API and oidc-provider side by side. */
@@ -21,8 +21,8 @@ export function createApp(providerHost: ProviderHost, routers: AppRouters, logge
   app.use(routers.oauth.routes());
   app.use(routers.oauth.allowedMethods({ throw: false }));
   app.use(routers.public.routes());
-  app.use(routers.management.routes());
-  app.use(routers.management.allowedMethods({ throw: false }));
+  app.use(routers.management.routes() as Koa.Middleware);
+  app.use(routers.management.allowedMethods({ throw: false }) as Koa.Middleware);
   // Whatever is neither an OAuth endpoint nor a management route.
   app.use(problemHandler(logger));
   return app;

@@ -5,6 +5,7 @@ import { problemHandler } from '../http/problem.ts';
 import { jsonBody } from '../http/body.ts';
 import { authenticate } from '../http/bearer.ts';
 import { NotFound } from '../http/errors.ts';
+import type { ManagementState } from '../http/state.ts';
 import { isUuid } from '../lib/ids.ts';
 import type { ScopeCheck } from '../policies/scopes.ts';
 import type { SettleStep } from '../coherence/settled.ts';
@@ -24,8 +25,8 @@ import type { AccessTokenVerifier } from '../oauth/verifier.ts';
 // only the services it calls.
 
 /** The management API: every route behind bearer authentication, answering problem+json. */
-export function managementRouter(c: Container, verifier: AccessTokenVerifier, rootOrgId: () => string): Router {
-  const router = new Router({ prefix: MANAGEMENT_AUDIENCE_PATH });
+export function managementRouter(c: Container, verifier: AccessTokenVerifier, rootOrgId: () => string): Router<ManagementState> {
+  const router = new Router<ManagementState>({ prefix: MANAGEMENT_AUDIENCE_PATH });
   router.use(problemHandler(c.logger));
   router.use(recordDenials(c.auditWriter));
   router.use(authenticate(verifier, c.config.publicUrl + MANAGEMENT_AUDIENCE_PATH, rootOrgId));
@@ -79,7 +80,7 @@ export interface RouteInfo {
 }
 
 /** The routes of a router, read from its own stack (tests build their rule tables from it). */
-export function describeRoutes(router: Router): RouteInfo[] {
+export function describeRoutes(router: Router<never> | Router): RouteInfo[] {
   return router.stack.flatMap((layer) => {
     const chain = layer.stack as (Middleware & Partial<ScopeCheck> & Partial<SettleStep>)[];
     const check = chain.find((m) => typeof m.scope === 'string');

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import { requireScope } from '../policies/scopes.ts';
-import { validateQuery } from '../http/validate.ts';
-import type { Context } from 'koa';
+import { query, validate } from '../http/validate.ts';
+import type { ManagementState } from '../http/state.ts';
 import { NotFound } from '../http/errors.ts';
 import type { AuditEvent } from './audit-event.ts';
 import type { AuditService } from './audit.service.ts';
@@ -26,9 +26,12 @@ async function* ndjson(first: IteratorResult<AuditEvent>, rest: AsyncGenerator<A
   if (chunk) yield chunk;
 }
 
-export function auditRoutes(router: Router, { audit }: { audit: AuditService }): void {
-  router.get('/audit', requireScope('audit:read'), validateQuery('AuditQuery'), async (ctx: Context) => {
-    const input = ctx.state.query;
+const AuditList = query('AuditQuery');
+const AuditExport = query('AuditExportQuery');
+
+export function auditRoutes(router: Router<ManagementState>, { audit }: { audit: AuditService }): void {
+  router.get('/audit', requireScope('audit:read'), validate(AuditList), async (ctx) => {
+    const input = AuditList.of(ctx);
     const { rows, nextCursor } = await audit.page(ctx.state.actor, input);
     if (nextCursor) {
       // RFC 8288: the next page is the same query from the cursor on.
@@ -43,8 +46,8 @@ export function auditRoutes(router: Router, { audit }: { audit: AuditService }):
   });
 
   // Before /audit/:eventId, which would otherwise take "export" for an id.
-  router.get('/audit/export', requireScope('audit:read'), validateQuery('AuditExportQuery'), async (ctx: Context) => {
-    const events = audit.export(ctx.state.actor, ctx.state.query);
+  router.get('/audit/export', requireScope('audit:read'), validate(AuditExport), async (ctx) => {
+    const events = audit.export(ctx.state.actor, AuditExport.of(ctx));
     // The first chunk is read before answering, so that a database outage is still a 503
     // problem rather than a cut stream.
     const first = await events.next();
@@ -54,7 +57,7 @@ export function auditRoutes(router: Router, { audit }: { audit: AuditService }):
     ctx.body = Readable.from(ndjson(first, events), { objectMode: false });
   });
 
-  router.get('/audit/:eventId', requireScope('audit:read'), async (ctx: Context) => {
+  router.get('/audit/:eventId', requireScope('audit:read'), async (ctx) => {
     const { eventId } = ctx.params;
     if (!isUuid(eventId)) throw new NotFound(`audit event ${eventId.slice(0, 64)} not found`);
     ctx.body = presentAuditEvent(await audit.get(ctx.state.actor, eventId));

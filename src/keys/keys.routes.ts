@@ -3,11 +3,14 @@ import type { AuditWriter } from '../audit/audit.writer.ts';
 import { managementEvent } from '../audit/events.ts';
 import type { SettleStep } from '../coherence/settled.ts';
 import { NotFound } from '../http/errors.ts';
-import type { Context } from 'koa';
-import { validateBody } from '../http/validate.ts';
+import type { ManagementState } from '../http/state.ts';
+import { body, validate } from '../http/validate.ts';
 import { requireScope } from '../policies/scopes.ts';
 import type { KeysService } from './keys.service.ts';
 import { presentKey, presentPublicKey } from './keys.presenter.ts';
+
+const CreateKey = body('CreateKeyRequest', { optional: true });
+const NoInput = body('EmptyRequest', { optional: true });
 
 /** A kid as this service makes them (a JWK thumbprint); anything else names no key. */
 export const KID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -19,39 +22,39 @@ export interface KeysRoutesDeps {
 }
 
 // Operators only: keys are the whole service's.
-export function keysRoutes(router: Router, { keys, auditWriter, settled }: KeysRoutesDeps): void {
+export function keysRoutes(router: Router<ManagementState>, { keys, auditWriter, settled }: KeysRoutesDeps): void {
   const read = requireScope('keys:read', { operator: true });
   const write = requireScope('keys:write', { operator: true });
   const target = (kid: string) => ({ type: 'key', id: kid });
 
-  router.get('/keys', read, async (ctx: Context) => {
+  router.get('/keys', read, async (ctx) => {
     ctx.body = { data: (await keys.list()).map(presentKey) };
   });
 
-  router.post('/keys', write, validateBody('CreateKeyRequest', { optional: true }), settled, async (ctx: Context) => {
-    const key = await keys.create(ctx.state.input.alg);
+  router.post('/keys', write, validate(CreateKey), settled, async (ctx) => {
+    const key = await keys.create(CreateKey.of(ctx).alg);
     await auditWriter.write(managementEvent(ctx, 'key.created', target(key.kid), { alg: key.alg, status: key.status }));
     ctx.status = 201;
     ctx.body = presentKey(key);
   });
 
-  router.post('/keys/rotate', write, validateBody('EmptyRequest', { optional: true }), settled, async (ctx: Context) => {
+  router.post('/keys/rotate', write, validate(NoInput), settled, async (ctx) => {
     const { retired, active, next } = await keys.rotate();
     await auditWriter.write(managementEvent(ctx, 'key.rotated', target(active.kid), { retired: retired?.kid ?? null, active: active.kid, next: next.kid }));
     ctx.body = { active: presentKey(active), next: presentKey(next) };
   });
 
-  router.get('/keys/active', read, async (ctx: Context) => {
+  router.get('/keys/active', read, async (ctx) => {
     ctx.body = presentKey(await keys.active());
   });
 
-  router.post('/keys/:kid/revoke', write, validateBody('EmptyRequest', { optional: true }), settled, async (ctx: Context) => {
+  router.post('/keys/:kid/revoke', write, validate(NoInput), settled, async (ctx) => {
     const key = await keys.revoke(ctx.params.kid);
     await auditWriter.write(managementEvent(ctx, 'key.revoked', target(key.kid), { alg: key.alg }));
     ctx.body = presentKey(key);
   });
 
-  router.delete('/keys/:kid', write, settled, async (ctx: Context) => {
+  router.delete('/keys/:kid', write, settled, async (ctx) => {
     await keys.remove(ctx.params.kid);
     await auditWriter.write(managementEvent(ctx, 'key.deleted', target(ctx.params.kid)));
     ctx.status = 204;
@@ -60,7 +63,7 @@ export function keysRoutes(router: Router, { keys, auditWriter, settled }: KeysR
 
 /** GET /api/v1/keys/public/{kid}, without a token: the public half of a published key, for anyone. */
 export function publicKeyRoutes(router: Router, { keys }: Pick<KeysRoutesDeps, 'keys'>): void {
-  router.get('/keys/public/:kid', async (ctx: Context) => {
+  router.get('/keys/public/:kid', async (ctx) => {
     if (!KID.test(ctx.params.kid)) throw new NotFound('key not found');
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.body = presentPublicKey(await keys.published(ctx.params.kid));

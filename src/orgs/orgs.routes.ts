@@ -2,11 +2,14 @@ import type Router from '@koa/router';
 import type { AuditWriter } from '../audit/audit.writer.ts';
 import { managementEvent } from '../audit/events.ts';
 import type { SettleStep } from '../coherence/settled.ts';
-import type { Context } from 'koa';
-import { validateBody, validateQuery } from '../http/validate.ts';
+import type { ManagementState } from '../http/state.ts';
+import { body, query, validate } from '../http/validate.ts';
 import { requireScope } from '../policies/scopes.ts';
 import type { OrgsService } from './orgs.service.ts';
 import { presentOrg } from './orgs.presenter.ts';
+
+const CreateOrg = body('CreateOrgRequest');
+const OrgList = query('PageQuery');
 
 export interface OrgsRoutesDeps {
   orgs: OrgsService;
@@ -15,16 +18,16 @@ export interface OrgsRoutesDeps {
 }
 
 // Operators only: orgs are the whole service's.
-export function orgsRoutes(router: Router, { orgs, auditWriter, settled }: OrgsRoutesDeps): void {
-  router.post('/orgs', requireScope('orgs:write', { operator: true }), validateBody('CreateOrgRequest'), settled, async (ctx: Context) => {
-    const { org, admin, adminSecret } = await orgs.create(ctx.state.input.name);
+export function orgsRoutes(router: Router<ManagementState>, { orgs, auditWriter, settled }: OrgsRoutesDeps): void {
+  router.post('/orgs', requireScope('orgs:write', { operator: true }), validate(CreateOrg), settled, async (ctx) => {
+    const { org, admin, adminSecret } = await orgs.create(CreateOrg.of(ctx).name);
     await auditWriter.write(managementEvent(ctx, 'org.created', { type: 'org', id: org.id }, { name: org.name, adminAgentId: admin.id }));
     ctx.status = 201;
     ctx.body = { ...presentOrg(org), admin: { agentId: admin.id, clientId: admin.id, clientSecret: adminSecret } };
   });
 
-  router.get('/orgs', requireScope('orgs:read', { operator: true }), validateQuery('PageQuery'), async (ctx: Context) => {
-    const { page, limit } = ctx.state.query;
+  router.get('/orgs', requireScope('orgs:read', { operator: true }), validate(OrgList), async (ctx) => {
+    const { page, limit } = OrgList.of(ctx);
     const { rows, total } = await orgs.list({ page, limit });
     ctx.body = { data: rows.map(presentOrg), total, page, limit };
   });
