@@ -12,6 +12,7 @@ import { agentsScenario } from './scenarios/agents.ts';
 import { coldScenario } from './scenarios/cold.ts';
 import { mixedScenario } from './scenarios/mixed.ts';
 import { soakScenario } from './scenarios/soak.ts';
+import { SIGNING_ALGS } from '../config/index.ts';
 
 // `npm run bench`: agent-idp side by side with a bare oidc-provider (bench/reference-server.ts).
 // Each server runs in a process of its own, both pinned to the same core; the load generator
@@ -25,7 +26,6 @@ import { soakScenario } from './scenarios/soak.ts';
 // measure.ts drives the load, scenarios/*.ts are the scenarios, report.ts prints and writes.
 
 const DEFAULT_SCENARIOS: Scenario[] = ['jwks', 'token', 'introspect', 'agents', 'cold', 'mixed'];
-const ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 
 const USAGE = `usage: npm run bench -- [options]
 
@@ -87,7 +87,7 @@ function parseOptions(argv: string[]): Options {
     .flatMap((s) => s.split(','))
     .map((s) => s.trim())
     .filter(Boolean);
-  for (const a of algs) if (!ALGS.includes(a)) throw new Error(`--alg must be one of ${ALGS.join(', ')}, got "${a}"`);
+  for (const a of algs) if (!(SIGNING_ALGS as readonly string[]).includes(a)) throw new Error(`--alg must be one of ${SIGNING_ALGS.join(', ')}, got "${a}"`);
   const quick = values.quick === true;
   // The issue bounds a scenario to about a minute; longer runs are the soak's job.
   const duration = number('duration', values.duration, quick ? 5 : 20, 1, 60);
