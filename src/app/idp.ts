@@ -17,6 +17,7 @@ import { bootstrap, type BootstrapResult } from './bootstrap.ts';
 import { buildContainer, type Container } from './container.ts';
 import { describeRoutes, managementRouter, oauthRouter, publicRouter, type RouteInfo } from './routes.ts';
 import { createApp } from './app.ts';
+import { ENTITIES } from './entities.ts';
 
 export interface Idp {
   app: Koa;
@@ -43,7 +44,7 @@ export interface Idp {
 export async function createIdp(config: Config, logger: Logger = createLogger(config.logLevel), options: { database?: Database } = {}): Promise<Idp> {
   // A database handle may be shared by several instances in one process (tests of instances
   // that share a database, on the single-connection embedded one); its owner closes it.
-  const database = options.database ?? (await openDatabase(config));
+  const database = options.database ?? (await openDatabase(config, ENTITIES));
   const closeDatabase = options.database ? async () => {} : () => database.close();
   let c: Container | undefined;
   try {

@@ -1,13 +1,11 @@
-import { DataSource } from 'typeorm';
+import { DataSource, type EntitySchema } from 'typeorm';
 import { migrations } from '../../migrations/index.ts';
-import { OrgEntity } from '../orgs/org.entity.ts';
-import { AgentEntity } from '../agents/agent.entity.ts';
-import { CredentialEntity } from '../credentials/credential.entity.ts';
-import { SigningKeyEntity } from '../keys/signing-key.entity.ts';
 
-export const entities = [OrgEntity, AgentEntity, CredentialEntity, SigningKeyEntity];
-
-export function createDataSource(url: string, poolSize: number): DataSource {
+/**
+ * A data source on `url`. `entities` are the domains' TypeORM schemas, handed in by the
+ * composition root (app/entities.ts): db/ knows no domain. Plain SQL and migrations need none.
+ */
+export function createDataSource(url: string, poolSize: number, entities: EntitySchema<any>[] = []): DataSource {
   return new DataSource({
     type: 'postgres',
     url,

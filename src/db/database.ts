@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntitySchema } from 'typeorm';
 import type { Config } from '../../config/index.ts';
 import { createDataSource, migrate } from './data-source.ts';
 import { startEmbeddedPostgres } from './embedded.ts';
@@ -38,11 +38,11 @@ export async function underStartupLock<T>(database: Database, work: () => Promis
 }
 
 /** Connects to DATABASE_URL, or starts the embedded PGlite in DATA_DIR; then migrates (under the startup lock). */
-export async function openDatabase(config: Config): Promise<Database> {
+export async function openDatabase(config: Config, entities: EntitySchema<any>[] = []): Promise<Database> {
   const embedded = config.databaseUrl === undefined ? await startEmbeddedPostgres(config.dataDir) : undefined;
   const url = embedded?.url ?? config.databaseUrl!;
   const poolSize = embedded ? 1 : config.databasePoolSize;
-  const dataSource = createDataSource(url, poolSize);
+  const dataSource = createDataSource(url, poolSize, entities);
   try {
     await dataSource.initialize();
   } catch (err) {
