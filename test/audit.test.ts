@@ -125,13 +125,16 @@ describe('the audit log', () => {
     const key = await operator.post('/api/v1/keys', { body: { alg: 'ES256' } });
     const rotated = await operator.post('/api/v1/keys/rotate');
     await operator.post(`/api/v1/keys/${key.body.kid}/revoke`).catch(() => undefined);
+    const created = await createOrg(t);
     const events = await allEvents(await operatorToken(t));
     expect(events.find((e) => e.action === 'key.created' && e.target.id === key.body.kid)).toMatchObject({
       actor: { type: 'agent', id: t.operator.clientId },
       details: { alg: 'ES256' },
     });
     expect(events.find((e) => e.action === 'key.rotated')).toMatchObject({ target: { type: 'key', id: rotated.body.active.kid } });
-    expect(events.find((e) => e.action === 'org.created')).toBeDefined();
+    expect(events.find((e) => e.action === 'org.created' && e.target.id === created.orgId)).toMatchObject({
+      actor: { type: 'agent', id: t.operator.clientId },
+    });
   });
 
   it('each org sees only its own events', async () => {

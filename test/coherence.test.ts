@@ -4,13 +4,13 @@ import { randomUUID } from 'node:crypto';
 import { decodeProtectedHeader } from 'jose';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { api, call } from './helpers/api.ts';
+import { eventually } from './helpers/eventually.ts';
 import { agentWithSecret, createOrg, managementToken, operatorToken, requestToken } from './factories.ts';
+import { describeOnPostgres, itOnEmbedded } from './helpers/postgres-only.ts';
 
 // The in-memory state of client authentication and token checks (src/coherence): instances
 // answer from memory, and a change answered by one instance still holds on every other at
 // once. Needs a PostgreSQL server (LISTEN/NOTIFY); on the embedded database nothing is cached.
-
-const onPostgres = process.env.DATABASE_URL ? describe : describe.skip;
 
 let a: TestIdp;
 let b: TestIdp;
@@ -75,13 +75,13 @@ async function lockStateTables() {
 }
 
 describe('without a PostgreSQL server to listen on', () => {
-  (process.env.DATABASE_URL ? it.skip : it)('caches nothing: the embedded database is read on every request', () => {
+  itOnEmbedded('caches nothing: the embedded database is read on every request', 'there the cache is on (the tests below)', () => {
     expect(a.idp.coherence.enabled).toBe(false);
     expect(a.idp.coherence.usable()).toBe(false);
   });
 });
 
-onPostgres('state kept in memory', () => {
+describeOnPostgres('state kept in memory', 'PGlite is one session: no LISTEN/NOTIFY, so nothing is cached', () => {
   it('each instance holds a lease in agent_idp_instances', async () => {
     const rows = await sql<{ id: string; live: boolean }>('SELECT id, lease_until > now() AS live FROM agent_idp_instances');
     expect(rows).toEqual(
@@ -139,15 +139,14 @@ onPostgres('state kept in memory', () => {
     org.token = await managementToken(a, org.admin.clientId, org.admin.clientSecret);
   });
 
-  it('a change made by SQL outside agent-idp reaches every instance within a second', async () => {
+  it('a change made by SQL outside agent-idp reaches every instance through its notification', async () => {
     const agent = await warmAgent();
     await sql(`UPDATE agents SET status = 'suspended' WHERE id = $1`, [agent.clientId]);
-    const deadline = Date.now() + 1000;
-    let error: string | undefined;
-    while (Date.now() < deadline && error !== 'invalid_client') {
-      error = (await requestToken(b, agent.clientId, agent.clientSecret)).body.error;
-    }
-    expect(error).toBe('invalid_client');
+    // No writer of ours settles here: a barrier sent now is acknowledged by b only after b has
+    // handled every notification committed before it, the trigger's among them. (How fast
+    // that happens is a matter for the benchmarks, not for a test on a loaded machine.)
+    await a.idp.coherence.settle();
+    expect((await requestToken(b, agent.clientId, agent.clientSecret)).body.error).toBe('invalid_client');
   });
 
   it('with its LISTEN connection cut, an instance reads the database until it listens again', async () => {
@@ -156,10 +155,8 @@ onPostgres('state kept in memory', () => {
     // No notification can reach anyone now; the change is still seen at once.
     await sql(`UPDATE credentials SET status = 'revoked', revoked_at = now() WHERE id = $1`, [agent.credential.credentialId]);
     expect((await requestToken(b, agent.clientId, agent.clientSecret)).body.error).toBe('invalid_client');
-    // It listens again within a couple of seconds, and answers from memory again.
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline && !(a.idp.coherence.usable() && b.idp.coherence.usable())) await new Promise((r) => setTimeout(r, 50));
-    expect(b.idp.coherence.usable()).toBe(true);
+    // It listens again (a reconnect every second), and answers from memory again.
+    await eventually(() => a.idp.coherence.usable() && b.idp.coherence.usable());
     const fresh = await warmAgent();
     const unlock = await lockStateTables();
     try {
@@ -177,12 +174,18 @@ onPostgres('state kept in memory', () => {
     const res = await api(a.url, org.token).patch(`/api/v1/agents/${agent.clientId}`, { body: { status: 'suspended' } });
     const waited = Date.now() - started;
     expect(res.status).toBe(200);
+    // It answered only once the silent lease had run out (no upper bound: a loaded machine may be slow).
     expect(waited).toBeGreaterThanOrEqual(1000);
-    expect(waited).toBeLessThan(5000);
-    // Leases that ran out hold nobody up.
+    expect(
+      await sql(`SELECT 1 FROM agent_idp_instances WHERE lease_until > clock_timestamp() AND id NOT IN ($1, $2)`, [
+        a.idp.coherence.instanceId,
+        b.idp.coherence.instanceId,
+      ]),
+    ).toEqual([]);
+    // Leases that ran out hold nobody up: the same write is now quicker than that wait.
     const started2 = Date.now();
     await api(a.url, org.token).patch(`/api/v1/agents/${agent.clientId}`, { body: { status: 'active' } });
-    expect(Date.now() - started2).toBeLessThan(1000);
+    expect(Date.now() - started2).toBeLessThan(waited);
   });
 
   it('a stopped instance gives its lease back', async () => {

@@ -48,7 +48,7 @@ describe('GET /api/v1/agents/{agentId}/credentials', () => {
     const second = await client.post(`/api/v1/agents/${a.clientId}/credentials`);
     const third = await client.post(`/api/v1/agents/${a.clientId}/credentials`);
     await client.delete(`/api/v1/agents/${a.clientId}/credentials/${second.body.credentialId}`);
-    await t.idp.database.dataSource.query(`UPDATE credentials SET expires_at = now() - interval '1 minute' WHERE id = $1`, [third.body.credentialId]);
+    await t.changeBySql(`UPDATE credentials SET expires_at = now() - interval '1 minute' WHERE id = $1`, [third.body.credentialId]);
 
     const all = await client.get(`/api/v1/agents/${a.clientId}/credentials`);
     expect(all.status).toBe(200);
@@ -104,7 +104,7 @@ describe('rotate and revoke', () => {
 
   it('an expired credential cannot be rotated (409)', async () => {
     const a = await agentWithSecret(t, org.token);
-    await t.idp.database.dataSource.query(`UPDATE credentials SET expires_at = now() - interval '1 second' WHERE id = $1`, [a.credential.credentialId]);
+    await t.changeBySql(`UPDATE credentials SET expires_at = now() - interval '1 second' WHERE id = $1`, [a.credential.credentialId]);
     const res = await api(t.url, org.token).post(`/api/v1/agents/${a.clientId}/credentials/${a.credential.credentialId}/rotate`);
     expect(res.status).toBe(409);
     expect(res.body.code).toBe('credential_expired');

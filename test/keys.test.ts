@@ -5,17 +5,21 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, importSPKI } from 
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { api, call } from './helpers/api.ts';
 import { agentWithSecret, createOrg, operatorToken, requestToken } from './factories.ts';
+import { eventually } from './helpers/eventually.ts';
+import { itOnPostgres } from './helpers/postgres-only.ts';
 
 let t: TestIdp;
 let org: Awaited<ReturnType<typeof createOrg>>;
 let operator: ReturnType<typeof api>;
 
-beforeAll(async () => {
+// Each test on an instance and database of its own: the key set is the state under test, and
+// no test may depend on which rotations and revocations ran before it.
+beforeEach(async () => {
   t = await startTestIdp();
   org = await createOrg(t);
   operator = api(t.url, await operatorToken(t));
 });
-afterAll(() => t.close());
+afterEach(() => t.close());
 
 /**
  * After the clock was driven days ahead, the scheduler has removed retired keys whose tokens
@@ -215,21 +219,12 @@ describe('revocation', () => {
 
 describe('two instances on one database', () => {
   let replica: TestIdp;
-  beforeAll(async () => {
+  beforeEach(async () => {
     replica = await startTestIdp({ replicaOf: t });
   });
-  afterAll(() => replica.close());
+  afterEach(() => replica.close());
 
-  async function within(ms: number, check: () => Promise<boolean>) {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-      if (await check()) return true;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    return check();
-  }
-
-  it('rotate on one: the other signs with the new key and publishes the new next key within 2 s; a rolling load sees no failure', async () => {
+  it('rotate on one: the other signs with the new key and publishes the new next key; a rolling load sees no failure', async () => {
     const a = await freshAgent();
     let stop = false;
     const failures: unknown[] = [];
@@ -245,48 +240,49 @@ describe('two instances on one database', () => {
     })();
 
     // Some requests before the rotation, and (below) a fixed number after it: counts, not times.
-    expect(await within(10_000, async () => sent >= 5)).toBe(true);
+    await eventually(() => sent >= 5);
     const sentBefore = sent;
     const rotated = await operator.post('/api/v1/keys/rotate');
     const { active, next } = rotated.body;
-    const started = Date.now();
-    const seen = await within(2000, async () => {
+    // The replica reloads on the NOTIFY (how fast: bench/, not a test on a loaded machine).
+    await eventually(async () => {
       const token = (await requestToken({ url: replica.url }, a.clientId, a.clientSecret)).body.access_token;
       const kids = (await jwks(replica.url)).keys.map((k) => k.kid);
       return decodeProtectedHeader(token).kid === active.kid && kids.includes(next.kid);
     });
-    const elapsed = Date.now() - started;
     const afterRotation = sent + 10;
-    expect(await within(10_000, async () => sent >= afterRotation)).toBe(true);
+    await eventually(() => sent >= afterRotation);
     stop = true;
     await load;
-    expect(seen).toBe(true);
-    expect(elapsed).toBeLessThan(2000);
     expect(sent - sentBefore).toBeGreaterThanOrEqual(10);
     expect(failures).toEqual([]);
   });
 
-  (process.env.DATABASE_URL ? it : it.skip)('keeps in step when its LISTEN connection is cut: polling covers until it is back', async () => {
-    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await admin.connect();
-    try {
-      const dbName = new URL(t.db.url).pathname.slice(1);
-      const cut = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'agent-idp-listener'`, [
-        dbName,
-      ]);
-      expect(cut.rowCount).toBe(2);
-      const rotated = (await operator.post('/api/v1/keys/rotate')).body;
-      const a = await freshAgent();
-      const seen = await within(2000, async () => {
-        const token = (await requestToken({ url: replica.url }, a.clientId, a.clientSecret)).body.access_token;
-        return decodeProtectedHeader(token).kid === rotated.active.kid;
-      });
-      expect(seen).toBe(true);
-      expect(replica.logs.some((l) => l.includes('lost the LISTEN connection'))).toBe(true);
-    } finally {
-      await admin.end();
-    }
-  });
+  itOnPostgres(
+    'keeps in step when its LISTEN connection is cut: polling covers until it is back',
+    'the embedded database has no LISTEN connection to cut',
+    async () => {
+      const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+      await admin.connect();
+      try {
+        const dbName = new URL(t.db.url).pathname.slice(1);
+        const cut = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'agent-idp-listener'`, [
+          dbName,
+        ]);
+        expect(cut.rowCount).toBe(2);
+        const rotated = (await operator.post('/api/v1/keys/rotate')).body;
+        const a = await freshAgent();
+        // Polling (every second while the connection is down) brings the replica the new key.
+        await eventually(async () => {
+          const token = (await requestToken({ url: replica.url }, a.clientId, a.clientSecret)).body.access_token;
+          return decodeProtectedHeader(token).kid === rotated.active.kid;
+        });
+        expect(replica.logs.some((l) => l.includes('lost the LISTEN connection'))).toBe(true);
+      } finally {
+        await admin.end();
+      }
+    },
+  );
 
   it("a key revoked through one is refused by the other's introspection at once", async () => {
     const a = await freshAgent();

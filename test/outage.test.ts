@@ -2,14 +2,13 @@ import pg from 'pg';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { api } from './helpers/api.ts';
 import { agentWithSecret, createOrg, requestToken } from './factories.ts';
+import { describeOnPostgres } from './helpers/postgres-only.ts';
 
 // A real outage on a real PostgreSQL: the database refuses connections and the ones in the
 // pool are cut. Requests answer 503 (never a stack, never a token); when the database is back
 // the service recovers by itself. Embedded mode has no server to cut, so this runs on
 // PostgreSQL (DATABASE_URL) only.
-const onPostgres = process.env.DATABASE_URL ? describe : describe.skip;
-
-onPostgres('a database outage', () => {
+describeOnPostgres('a database outage', 'there is no database server to refuse connections', () => {
   let t: TestIdp;
   let admin: pg.Client;
   let dbName: string;

@@ -5,6 +5,7 @@ import { api } from './helpers/api.ts';
 import { agentWithSecret, createOrg, operatorToken, requestToken } from './factories.ts';
 import { createDataSource } from '../src/db/data-source.ts';
 import { migrations } from '../migrations/index.ts';
+import { itOnPostgres } from './helpers/postgres-only.ts';
 
 describe('what is stored', () => {
   let t: TestIdp;
@@ -93,37 +94,38 @@ describe('restarts', () => {
 });
 
 describe('starting', () => {
-  // Instances of their own pools exist only on PostgreSQL: the embedded database serves one process.
-  const onPostgres = process.env.DATABASE_URL ? it : it.skip;
-
-  onPostgres('two instances at once on a new database both come up, with one root org, one operator and one active key', async () => {
-    const db = await freshDatabase();
-    const kek = randomBytes(32).toString('base64');
-    try {
-      const first = await startTestIdp({ db, env: { KEY_ENCRYPTION_KEY: kek } });
-      // Same operator, same key, started together with the first one's settings.
-      const env = {
-        KEY_ENCRYPTION_KEY: kek,
-        BOOTSTRAP_ADMIN_CLIENT_ID: first.operator.clientId,
-        BOOTSTRAP_ADMIN_CLIENT_SECRET: first.operator.clientSecret,
-      };
-      await first.close();
-      const db2 = await freshDatabase();
+  itOnPostgres(
+    'two instances at once on a new database both come up, with one root org, one operator and one active key',
+    'the embedded database serves one process, so no two instances start on it',
+    async () => {
+      const db = await freshDatabase();
+      const kek = randomBytes(32).toString('base64');
       try {
-        const [a, b] = await Promise.all([startTestIdp({ db: db2, env }), startTestIdp({ db: db2, env })]);
-        const ds = a.idp.database.dataSource;
-        expect((await ds.query('SELECT count(*)::int AS n FROM orgs WHERE is_root'))[0].n).toBe(1);
-        expect((await ds.query('SELECT count(*)::int AS n FROM agents'))[0].n).toBe(1);
-        expect((await ds.query(`SELECT count(*)::int AS n FROM signing_keys WHERE status = 'active'`))[0].n).toBe(1);
-        expect((await requestToken(b, env.BOOTSTRAP_ADMIN_CLIENT_ID, env.BOOTSTRAP_ADMIN_CLIENT_SECRET)).status).toBe(200);
-        await Promise.all([a.close(), b.close()]);
+        const first = await startTestIdp({ db, env: { KEY_ENCRYPTION_KEY: kek } });
+        // Same operator, same key, started together with the first one's settings.
+        const env = {
+          KEY_ENCRYPTION_KEY: kek,
+          BOOTSTRAP_ADMIN_CLIENT_ID: first.operator.clientId,
+          BOOTSTRAP_ADMIN_CLIENT_SECRET: first.operator.clientSecret,
+        };
+        await first.close();
+        const db2 = await freshDatabase();
+        try {
+          const [a, b] = await Promise.all([startTestIdp({ db: db2, env }), startTestIdp({ db: db2, env })]);
+          const ds = a.idp.database.dataSource;
+          expect((await ds.query('SELECT count(*)::int AS n FROM orgs WHERE is_root'))[0].n).toBe(1);
+          expect((await ds.query('SELECT count(*)::int AS n FROM agents'))[0].n).toBe(1);
+          expect((await ds.query(`SELECT count(*)::int AS n FROM signing_keys WHERE status = 'active'`))[0].n).toBe(1);
+          expect((await requestToken(b, env.BOOTSTRAP_ADMIN_CLIENT_ID, env.BOOTSTRAP_ADMIN_CLIENT_SECRET)).status).toBe(200);
+          await Promise.all([a.close(), b.close()]);
+        } finally {
+          await db2.drop();
+        }
       } finally {
-        await db2.drop();
+        await db.drop();
       }
-    } finally {
-      await db.drop();
-    }
-  });
+    },
+  );
 
   it('a new BOOTSTRAP_ADMIN_CLIENT_SECRET replaces the old one', async () => {
     const db = await freshDatabase();

@@ -194,7 +194,7 @@ describe('POST /token', () => {
     const a = await agentWithSecret(t, org.token);
     expect((await requestToken(t, a.clientId, a.clientSecret)).status).toBe(200);
     // Drive the clock: the credential's expiry passes.
-    await t.idp.database.dataSource.query(`UPDATE credentials SET expires_at = now() - interval '1 second' WHERE id = $1`, [a.credential.credentialId]);
+    await t.changeBySql(`UPDATE credentials SET expires_at = now() - interval '1 second' WHERE id = $1`, [a.credential.credentialId]);
     expect((await requestToken(t, a.clientId, a.clientSecret)).body.error).toBe('invalid_client');
   });
 
@@ -211,9 +211,7 @@ describe('POST /token', () => {
     expect((await requestToken(t, a.clientId, a.clientSecret)).status).toBe(200);
 
     // The grace period ends (clock driven): the old secret stops, though it was remembered.
-    await t.idp.database.dataSource.query(`UPDATE credentials SET previous_expires_at = now() - interval '1 second' WHERE id = $1`, [
-      a.credential.credentialId,
-    ]);
+    await t.changeBySql(`UPDATE credentials SET previous_expires_at = now() - interval '1 second' WHERE id = $1`, [a.credential.credentialId]);
     expect((await requestToken(t, a.clientId, a.clientSecret)).body.error).toBe('invalid_client');
     expect((await requestToken(t, a.clientId, rotated.body.clientSecret)).status).toBe(200);
 

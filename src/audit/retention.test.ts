@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
+import { eventually } from '../../test/helpers/eventually.ts';
 import { migratedDatabase, type TestDatabase } from '../../test/helpers/database.ts';
 import type { Logger } from '../lib/logger.ts';
 import { AuditWriter } from './audit.writer.ts';
@@ -23,12 +24,15 @@ const logger: Logger = {
   error: (msg, fields) => void logged.push({ level: 'error', msg, fields }),
 };
 
-beforeAll(async () => {
+// Each test on a database of its own: partitions are the state under test, and no test may
+// depend on which ran before it.
+beforeEach(async () => {
+  logged.length = 0;
   ({ db, ds } = await migratedDatabase());
   repo = new AuditRepository(ds);
   writer = new AuditWriter(repo, logger, { now: () => clock });
 });
-afterAll(async () => {
+afterEach(async () => {
   await writer?.close();
   await ds?.destroy();
   await db?.drop();
@@ -154,7 +158,7 @@ describe('AuditMaintenance', () => {
     const job = maintenance(later, { firstRunDelayMs: 1 });
     const name = partitionName(isoDay(later.getTime() + 7 * DAY));
     job.start();
-    for (let i = 0; i < 100 && !(await ds.query(`SELECT to_regclass($1) AS t`, [name]))[0].t; i++) await new Promise((r) => setTimeout(r, 50));
+    await eventually(async () => Boolean((await ds.query(`SELECT to_regclass($1) AS t`, [name]))[0].t));
     await job.stop();
     expect((await ds.query(`SELECT to_regclass($1) AS t`, [name]))[0].t).toBe(name);
   });

@@ -17,6 +17,12 @@ export interface TestIdp {
   operator: { clientId: string; clientSecret: string };
   /** Log lines the app wrote (JSON), to prove what never reaches a log. */
   logs: string[];
+  /**
+   * Changes rows behind the service's back (to drive a clock: an expiry passes), then waits
+   * until every instance has heard of it, as the service's own writers do (Coherence.settle):
+   * without the wait, the next request may still be answered from memory.
+   */
+  changeBySql(sql: string, params?: unknown[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -80,6 +86,10 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     db,
     operator,
     logs,
+    async changeBySql(sql, params = []) {
+      await idp.database.dataSource.query(sql, params);
+      await idp.coherence.settle();
+    },
     async close() {
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
