@@ -26,9 +26,13 @@ import { ClientStore } from '../oauth/client-store.ts';
 import { RevocationsRepository } from '../oauth/revocations.repository.ts';
 import { RevocationPurge } from '../oauth/revocation-purge.ts';
 import { MANAGEMENT_AUDIENCE_PATH } from '../oauth/paths.ts';
+import { buildProvider } from '../oauth/provider.ts';
+import { ProviderHost } from '../oauth/provider-host.ts';
+import { AccessTokenVerifier } from '../oauth/verifier.ts';
 
 // The object graph of one instance: every repository and service is built here, once, and
-// handed to what uses it. Nothing here does I/O; idp.ts starts things in order.
+// handed to what uses it. Nothing here does I/O; idp.ts starts things in order, and calls
+// buildOAuth once the signing keys are loaded.
 
 export function buildContainer(config: Config, logger: Logger, database: Database) {
   const ds = database.dataSource;
@@ -107,3 +111,21 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
 }
 
 export type Container = ReturnType<typeof buildContainer>;
+
+/**
+ * The OAuth engine, once the key ring holds the key set: the current Provider and the token
+ * verifier, both following the key set as it changes (oidc-provider fixes its keys at
+ * construction, so a change builds a new Provider and swaps it in).
+ */
+export function buildOAuth(c: Container): { providerHost: ProviderHost; verifier: AccessTokenVerifier } {
+  const { config, keyRing, clients, credentials, logger, auditWriter } = c;
+  const provider = () => buildProvider({ config, keyset: keyRing.current, clients, credentials, logger, auditWriter });
+  const providerHost = new ProviderHost(provider());
+  const verifier = new AccessTokenVerifier(config.publicUrl, keyRing.current, clients);
+  keyRing.onChange((next) => {
+    providerHost.swap(provider());
+    verifier.useKeyset(next);
+    logger.info('signing keys changed', { active: next.activeKid, published: next.privateJwks.length });
+  });
+  return { providerHost, verifier };
+}

@@ -10,11 +10,9 @@ import type { KeyRotationScheduler } from '../keys/key-rotation.scheduler.ts';
 import type { AuditWriter } from '../audit/audit.writer.ts';
 import type { AuditMaintenance } from '../audit/retention.ts';
 import type { Coherence } from '../coherence/coherence.ts';
-import { buildProvider } from '../oauth/provider.ts';
-import { ProviderHost } from '../oauth/provider-host.ts';
-import { AccessTokenVerifier } from '../oauth/verifier.ts';
+import type { ProviderHost } from '../oauth/provider-host.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
-import { buildContainer, type Container } from './container.ts';
+import { buildContainer, buildOAuth, type Container } from './container.ts';
 import { describeRoutes, managementRouter, oauthRouter, publicRouter, type RouteInfo } from './routes.ts';
 import { createApp } from './app.ts';
 import { ENTITIES } from './entities.ts';
@@ -62,16 +60,7 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
     await coherence.settle();
 
     const container = c;
-    const oauthProvider = () =>
-      buildProvider({ config, keyset: keyRing.current, clients: container.clients, credentials, logger, auditWriter: container.auditWriter });
-    const providerHost = new ProviderHost(oauthProvider());
-    const verifier = new AccessTokenVerifier(config.publicUrl, keyRing.current, c.clients);
-    // A new key set: a new Provider swapped in (oidc-provider fixes its keys at construction).
-    keyRing.onChange((next) => {
-      providerHost.swap(oauthProvider());
-      verifier.useKeyset(next);
-      logger.info('signing keys changed', { active: next.activeKid, published: next.privateJwks.length });
-    });
+    const { providerHost, verifier } = buildOAuth(c);
     const management = managementRouter(c, verifier, () => boot.rootOrg.id);
     const app = createApp(providerHost, { oauth: oauthRouter(c, verifier), public: publicRouter(c), management }, logger);
 
