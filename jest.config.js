@@ -11,4 +11,7 @@ export default {
   testTimeout: 60_000,
   // Each test file starts its own app and database; two at a time suits a 2-core machine.
   maxWorkers: 2,
+  // Tests run in a different order every time (the seed is printed; --seed=N repeats a run), so
+  // that a test leaning on another one's leftovers is found.
+  randomize: true,
 };
