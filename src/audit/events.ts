@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import type { AuditAction, AuditEventInput, AuditOutcome, AuditTarget } from './audit-event.ts';
+import type { AuditAction, AuditActor, AuditEventInput, AuditOutcome, AuditTarget } from './audit-event.ts';
 import type { Actor } from '../http/actor.ts';
 
 // The one place audit events are built, one builder per kind of actor (audit-event.ts,
@@ -8,7 +8,7 @@ import type { Actor } from '../http/actor.ts';
 type Details = Record<string, unknown>;
 
 /** Where a request came from: its X-Request-Id, the client address, the user agent. */
-export function requestFacts(ctx: Context): Pick<AuditEventInput, 'requestId' | 'ip' | 'userAgent'> {
+function requestFacts(ctx: Context): Pick<AuditEventInput, 'requestId' | 'ip' | 'userAgent'> {
   return {
     // oidc-provider's own Koa context has no state of ours; the header set before it is the same id.
     requestId: (ctx.state.requestId as string | undefined) ?? (ctx.response.get('x-request-id') || null),
@@ -17,25 +17,25 @@ export function requestFacts(ctx: Context): Pick<AuditEventInput, 'requestId' | 
   };
 }
 
-/** An agent using the management API, in its org: the agent whose bearer token opened it. */
-export function managementEvent(
+type EventOptions = { outcome?: AuditOutcome; agentId?: string | null };
+
+/** An event a request caused: who acted in which org, plus where the request came from. */
+function requestEvent(
   ctx: Context,
+  orgId: string | null,
+  actor: AuditActor,
   action: AuditAction,
   target: AuditTarget,
-  details: Details = {},
-  options: { outcome?: AuditOutcome; agentId?: string | null } = {},
+  details: Details,
+  options: EventOptions,
 ): AuditEventInput {
+  return { orgId, actor, action, target, outcome: options.outcome ?? 'success', ...requestFacts(ctx), details, agentId: options.agentId };
+}
+
+/** An agent using the management API, in its org: the agent whose bearer token opened it. */
+export function managementEvent(ctx: Context, action: AuditAction, target: AuditTarget, details: Details = {}, options: EventOptions = {}): AuditEventInput {
   const actor = ctx.state.actor as Actor;
-  return {
-    orgId: actor.orgId,
-    actor: { type: 'agent', id: actor.agentId },
-    action,
-    target,
-    outcome: options.outcome ?? 'success',
-    ...requestFacts(ctx),
-    details,
-    agentId: options.agentId,
-  };
+  return requestEvent(ctx, actor.orgId, { type: 'agent', id: actor.agentId }, action, target, details, options);
 }
 
 /**
@@ -44,15 +44,15 @@ export function managementEvent(
  */
 export function adminDeniedEvent(ctx: Context, status: number, reason: string): AuditEventInput {
   const actor = ctx.state.actor as Actor | undefined;
-  return {
-    orgId: actor?.orgId ?? null,
-    actor: actor ? { type: 'agent', id: actor.agentId } : { type: 'anonymous', id: null },
-    action: 'admin.denied',
-    target: { type: 'route', id: `${ctx.method} ${ctx.path}`.slice(0, 300) },
-    outcome: 'failure',
-    ...requestFacts(ctx),
-    details: { status, reason },
-  };
+  return requestEvent(
+    ctx,
+    actor?.orgId ?? null,
+    actor ? { type: 'agent', id: actor.agentId } : { type: 'anonymous', id: null },
+    'admin.denied',
+    { type: 'route', id: `${ctx.method} ${ctx.path}`.slice(0, 300) },
+    { status, reason },
+    { outcome: 'failure' },
+  );
 }
 
 /**
@@ -65,18 +65,9 @@ export function clientEvent(
   action: AuditAction,
   target: AuditTarget,
   details: Details,
-  options: { outcome?: AuditOutcome; agentId?: string | null } = {},
+  options: EventOptions = {},
 ): AuditEventInput {
-  return {
-    orgId: client.orgId,
-    actor: { type: 'client', id: client.id },
-    action,
-    target,
-    outcome: options.outcome ?? 'success',
-    ...requestFacts(ctx),
-    details,
-    agentId: options.agentId,
-  };
+  return requestEvent(ctx, client.orgId, { type: 'client', id: client.id }, action, target, details, options);
 }
 
 /** A timer of the service (key rotation, audit retention); no request caused it. */

@@ -4,27 +4,15 @@ import type { AuditWriter } from '../../audit/audit.writer.ts';
 import { clientEvent } from '../../audit/events.ts';
 import type { CredentialsService } from '../../credentials/credentials.service.ts';
 import { mayIntrospect } from '../../policies/visibility.ts';
+import type { Schemas } from '../../http/validate.ts';
 import type { ClientStore } from '../client-store.ts';
 import type { AccessTokenVerifier } from '../verifier.ts';
 import { clientTokenRequest, jtiOf } from './form.ts';
 
 // POST /token/introspect, RFC 7662. Ours, not oidc-provider's: it refuses JWT access tokens.
 
-export type Introspection =
-  | { active: false }
-  | {
-      active: true;
-      iss: string;
-      sub: string;
-      client_id: string;
-      aud: string | string[];
-      scope?: string;
-      exp: number;
-      iat: number;
-      jti: string;
-      token_type: 'Bearer';
-      org_id: string;
-    };
+/** The answer, as openapi.yaml's Introspection schema gives it. */
+export type Introspection = Schemas['Introspection'];
 
 const INACTIVE: Introspection = { active: false };
 
