@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import Provider, { type ClientAuthMethod } from 'oidc-provider';
+import Provider, { type ClientAuthMethod, type KoaContextWithOIDC } from 'oidc-provider';
 import { SIGNING_ALGS, type Config } from '../../config/index.ts';
 import type { Keyset } from '../keys/key-ring.ts';
 import type { AuditWriter } from '../audit/audit.writer.ts';
@@ -11,11 +11,11 @@ import type { ClientStore } from './client-store.ts';
 import { noteClientAuth } from './client-auth/note.ts';
 import { useAgentSecrets } from './client-auth/secret.ts';
 import { clientCredentialsGrant } from './grants/client-credentials.ts';
-import { discoveryMetadata } from './hooks/discovery.ts';
+import { pruneDiscovery } from './hooks/discovery.ts';
 import { jwksCaching } from './hooks/jwks-cache.ts';
 import { logServerErrors } from './hooks/server-errors.ts';
 import { tokenAudit } from './hooks/token-audit.ts';
-import { unavailableAnswers } from './hooks/unavailable.ts';
+import { answerOutage } from './hooks/unavailable.ts';
 import { INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, TOKEN_PATH } from './paths.ts';
 
 // oidc-provider configured for one job: the client_credentials grant issuing RFC 9068 JWT
@@ -94,11 +94,19 @@ export function buildProvider({ config, keyset, clients, credentials, logger, au
 
   useAgentSecrets(provider, credentials);
   logServerErrors(provider, logger);
-  // Outermost first: what runs after the provider answered runs in the reverse order.
-  provider.use(unavailableAnswers());
+  // The hooks that only rewrite an answer run in one middleware, outermost (JWKS requests are
+  // so cheap that each extra async layer shows); the token audit must be inside the client-auth note.
+  const cacheJwks = jwksCaching();
+  provider.use(async function afterAnswer(ctx, next) {
+    await next();
+    const route = (ctx as unknown as KoaContextWithOIDC).oidc?.route;
+    // Only a good answer: the ETag is hashed once, from the first JWKS this Provider serves.
+    if (ctx.status === 200 && route === 'jwks') cacheJwks(ctx);
+    else if (ctx.status === 200 && route === 'discovery') pruneDiscovery(ctx);
+    // Last: also after the token audit, which may have failed the request.
+    answerOutage(ctx);
+  });
   provider.use(noteClientAuth());
   provider.use(tokenAudit({ writer: auditWriter, clients, logger, activeKid: keyset.activeKid }));
-  provider.use(jwksCaching());
-  provider.use(discoveryMetadata());
   return provider;
 }

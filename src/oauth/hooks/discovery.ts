@@ -1,5 +1,4 @@
-import type { Context, Next } from 'koa';
-import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { Context } from 'koa';
 
 // What oidc-provider advertises by default and this server does not do: no authorization
 // endpoint, no ID tokens, no request objects.
@@ -22,12 +21,9 @@ const UNSERVED_METADATA = [
   'token_endpoint_auth_signing_alg_values_supported',
 ];
 
-/** Provider middleware: discovery metadata that advertises only what this server does. */
-export function discoveryMetadata() {
-  return async function pruneDiscovery(ctx: Context, next: Next) {
-    await next();
-    if ((ctx as unknown as KoaContextWithOIDC).oidc?.route !== 'discovery' || !ctx.body || typeof ctx.body !== 'object') return;
-    const metadata = ctx.body as Record<string, unknown>;
-    for (const field of UNSERVED_METADATA) delete metadata[field];
-  };
+/** After the discovery route: metadata that advertises only what this server does. */
+export function pruneDiscovery(ctx: Context): void {
+  if (!ctx.body || typeof ctx.body !== 'object') return;
+  const metadata = ctx.body as Record<string, unknown>;
+  for (const field of UNSERVED_METADATA) delete metadata[field];
 }

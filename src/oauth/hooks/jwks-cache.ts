@@ -1,18 +1,15 @@
 import { createHash } from 'node:crypto';
-import type { Context, Next } from 'koa';
-import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { Context } from 'koa';
 import { JWKS_MAX_AGE_SECONDS } from '../../keys/keys.service.ts';
 
 /**
- * Provider middleware: the JWKS with Cache-Control (a next key is published at least this long
- * before it signs) and an ETag, answering If-None-Match with 304.
+ * After the JWKS route: Cache-Control (a next key is published at least this long before it
+ * signs) and an ETag, answering If-None-Match with 304. One per Provider.
  */
 export function jwksCaching() {
   // The key set of a Provider never changes: hash it once.
   let etag: string | undefined;
-  return async function cacheJwks(ctx: Context, next: Next) {
-    await next();
-    if ((ctx as unknown as KoaContextWithOIDC).oidc?.route !== 'jwks') return;
+  return function cacheJwks(ctx: Context): void {
     ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
     etag ??= `"${createHash('sha256').update(JSON.stringify(ctx.body)).digest('base64url')}"`;
     const tag = etag;
