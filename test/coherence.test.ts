@@ -7,6 +7,7 @@ import { api, call } from './helpers/api.ts';
 import { eventually } from './helpers/eventually.ts';
 import { agentWithSecret, createOrg, managementToken, operatorToken, requestToken } from './factories.ts';
 import { describeOnPostgres, itOnEmbedded } from './helpers/postgres-only.ts';
+import { LISTENER_APPLICATION_NAME } from '../src/db/notify.ts';
 
 // The in-memory state of client authentication and token checks (src/coherence): instances
 // answer from memory, and a change answered by one instance still holds on every other at
@@ -151,7 +152,9 @@ describeOnPostgres('state kept in memory', 'PGlite is one session: no LISTEN/NOT
 
   it('with its LISTEN connection cut, an instance reads the database until it listens again', async () => {
     const agent = await warmAgent();
-    await sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'agent-idp-listener' AND datname = current_database()`);
+    await sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`, [
+      LISTENER_APPLICATION_NAME,
+    ]);
     // No notification can reach anyone now; the change is still seen at once.
     await sql(`UPDATE credentials SET status = 'revoked', revoked_at = now() WHERE id = $1`, [agent.credential.credentialId]);
     expect((await requestToken(b, agent.clientId, agent.clientSecret)).body.error).toBe('invalid_client');

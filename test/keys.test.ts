@@ -7,6 +7,7 @@ import { api, call } from './helpers/api.ts';
 import { agentWithSecret, createOrg, operatorToken, requestToken } from './factories.ts';
 import { eventually } from './helpers/eventually.ts';
 import { itOnPostgres } from './helpers/postgres-only.ts';
+import { LISTENER_APPLICATION_NAME } from '../src/db/notify.ts';
 
 let t: TestIdp;
 let org: Awaited<ReturnType<typeof createOrg>>;
@@ -266,8 +267,9 @@ describe('two instances on one database', () => {
       await admin.connect();
       try {
         const dbName = new URL(t.db.url).pathname.slice(1);
-        const cut = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'agent-idp-listener'`, [
+        const cut = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2`, [
           dbName,
+          LISTENER_APPLICATION_NAME,
         ]);
         expect(cut.rowCount).toBe(2);
         const rotated = (await operator.post('/api/v1/keys/rotate')).body;
