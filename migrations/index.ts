@@ -6,6 +6,9 @@ import { CreateSigningKeys1763769600300 } from './1763769600300-CreateSigningKey
 import { CreateRevokedTokens1763769600400 } from './1763769600400-CreateRevokedTokens.ts';
 import { CreateAuditEvents1763769600500 } from './1763769600500-CreateAuditEvents.ts';
 import { CreateStateNotifications1763769600600 } from './1763769600600-CreateStateNotifications.ts';
+import { CreateAuthFailures1763769600800 } from './1763769600800-CreateAuthFailures.ts';
+import { AddLimitsAndQuotas1763769600900 } from './1763769600900-AddLimitsAndQuotas.ts';
+import { CreateTokenCounts1763769601000 } from './1763769601000-CreateTokenCounts.ts';
 
 export const migrations = [
   CreateOrgs1763769600000,
@@ -15,4 +18,7 @@ export const migrations = [
   CreateRevokedTokens1763769600400,
   CreateAuditEvents1763769600500,
   CreateStateNotifications1763769600600,
+  CreateAuthFailures1763769600800,
+  AddLimitsAndQuotas1763769600900,
+  CreateTokenCounts1763769601000,
 ];

@@ -5,6 +5,12 @@ export type ClientAgent = Pick<Agent, 'id' | 'orgId' | 'status' | 'scopes' | 'au
 
 export type AgentStatus = 'active' | 'suspended' | 'decommissioned';
 
+/** How many tokens an agent may get at /token; an absent bound is no bound (the org's limits may set one). */
+export interface TokenQuota {
+  perMinute?: number;
+  perHour?: number;
+}
+
 export interface Agent {
   id: string;
   orgId: string;
@@ -16,6 +22,7 @@ export interface Agent {
   audiences: string[];
   metadata: Record<string, unknown>;
   accessTokenTtlSeconds: number | null;
+  tokenQuota: TokenQuota | null;
   createdAt: Date;
   updatedAt: Date;
   decommissionedAt: Date | null;
@@ -35,6 +42,7 @@ export const AgentEntity = new EntitySchema<Agent>({
     audiences: { type: 'text', array: true },
     metadata: { type: 'jsonb' },
     accessTokenTtlSeconds: { type: 'integer', name: 'access_token_ttl_seconds', nullable: true },
+    tokenQuota: { type: 'jsonb', name: 'token_quota', nullable: true },
     createdAt: { type: 'timestamptz', name: 'created_at' },
     updatedAt: { type: 'timestamptz', name: 'updated_at' },
     decommissionedAt: { type: 'timestamptz', name: 'decommissioned_at', nullable: true },

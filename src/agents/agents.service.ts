@@ -47,6 +47,7 @@ export class AgentsService {
       audiences: input.audiences ?? [],
       metadata: input.metadata ?? {},
       accessTokenTtlSeconds: input.accessTokenTtlSeconds ?? null,
+      tokenQuota: null,
       createdAt: now,
       updatedAt: now,
       decommissionedAt: null,

@@ -43,7 +43,7 @@ export async function bootstrap(
   let rootOrg = await orgs.findRoot();
   const freshDatabase = !rootOrg;
   if (!rootOrg) {
-    const candidate: Org = { id: randomUUID(), name: ROOT_ORG_NAME, isRoot: true, createdAt: new Date() };
+    const candidate: Org = { id: randomUUID(), name: ROOT_ORG_NAME, isRoot: true, limits: {}, createdAt: new Date() };
     try {
       await orgs.insert(candidate);
       rootOrg = candidate;

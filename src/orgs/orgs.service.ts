@@ -41,7 +41,7 @@ export class OrgsService {
 
   /** A tenant and its first admin agent, who may manage the org's agents and read its audit log. */
   async create(name: string): Promise<CreatedOrg> {
-    const org: Org = { id: randomUUID(), name, isRoot: false, createdAt: new Date() };
+    const org: Org = { id: randomUUID(), name, isRoot: false, limits: {}, createdAt: new Date() };
     const admin = AgentsService.build(org.id, {
       name: `${name} admin`,
       description: 'First administrator of the org, created with it',
