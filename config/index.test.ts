@@ -18,6 +18,11 @@ describe('loadConfig', () => {
       auditRetentionDays: 90,
       bcryptCost: 10,
       secretMemorySeconds: 60,
+      authFailureLimit: 10,
+      authFailureIpLimit: 100,
+      authFailureWindowSeconds: 300,
+      managementRateLimit: 50,
+      managementRateBurst: 100,
     });
   });
 
@@ -34,6 +39,11 @@ describe('loadConfig', () => {
     [{ BCRYPT_COST: '2' }, 'BCRYPT_COST'],
     [{ SECRET_MEMORY_SECONDS: '600' }, 'SECRET_MEMORY_SECONDS'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ AUTH_FAILURE_LIMIT: '0' }, 'AUTH_FAILURE_LIMIT'],
+    [{ AUTH_FAILURE_IP_LIMIT: 'many' }, 'AUTH_FAILURE_IP_LIMIT'],
+    [{ AUTH_FAILURE_WINDOW_SECONDS: '-5' }, 'AUTH_FAILURE_WINDOW_SECONDS'],
+    [{ MANAGEMENT_RATE_LIMIT: '0' }, 'MANAGEMENT_RATE_LIMIT'],
+    [{ MANAGEMENT_RATE_LIMIT: '10', MANAGEMENT_RATE_BURST: '5' }, 'MANAGEMENT_RATE_BURST'],
     [{ BOOTSTRAP_ADMIN_CLIENT_ID: '5b1f0b8e-8d55-4b7e-9a57-0b1d2f3a4c5d' }, 'BOOTSTRAP_ADMIN_CLIENT_SECRET'],
     [{ BOOTSTRAP_ADMIN_CLIENT_ID: 'admin', BOOTSTRAP_ADMIN_CLIENT_SECRET: 'secret' }, 'BOOTSTRAP_ADMIN_CLIENT_ID'],
     [{ BOOTSTRAP_ADMIN_CLIENT_ID: '5b1f0b8e-8d55-4b7e-9a57-0b1d2f3a4c5d', BOOTSTRAP_ADMIN_CLIENT_SECRET: 'hunter2' }, 'BOOTSTRAP_ADMIN_CLIENT_SECRET'],

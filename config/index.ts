@@ -27,6 +27,16 @@ export interface Config {
   bootstrapAdminClientId: string | undefined;
   bootstrapAdminClientSecret: string | undefined;
   logLevel: LogLevel;
+  /** Failed client authentications of one (client id, IP) in a window before it gets 429. */
+  authFailureLimit: number;
+  /** Failed client authentications of one IP in a window before it gets 429 (agents may share a NAT address). */
+  authFailureIpLimit: number;
+  authFailureWindowSeconds: number;
+  /** Management API requests per second per bearer token, and the burst above it. */
+  managementRateLimit: number;
+  managementRateBurst: number;
+  /** Proxies in front whose X-Forwarded-For is believed (0: the header is ignored). */
+  trustProxy: number;
 }
 
 export class ConfigError extends Error {
@@ -114,6 +124,8 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
 
+  const managementRateLimit = integer(env, 'MANAGEMENT_RATE_LIMIT', 50, 1, 100_000);
+
   return {
     port,
     host: read(env, 'HOST') ?? '0.0.0.0',
@@ -132,5 +144,11 @@ export function loadConfig(env: Env = process.env): Config {
     bootstrapAdminClientId,
     bootstrapAdminClientSecret,
     logLevel,
+    authFailureLimit: integer(env, 'AUTH_FAILURE_LIMIT', 10, 1, 10_000),
+    authFailureIpLimit: integer(env, 'AUTH_FAILURE_IP_LIMIT', 100, 1, 1_000_000),
+    authFailureWindowSeconds: integer(env, 'AUTH_FAILURE_WINDOW_SECONDS', 300, 1, 86_400),
+    managementRateLimit,
+    managementRateBurst: integer(env, 'MANAGEMENT_RATE_BURST', managementRateLimit * 2, managementRateLimit, 1_000_000),
+    trustProxy: integer(env, 'TRUST_PROXY', 0, 0, 10),
   };
 }

@@ -12,9 +12,14 @@ export interface AppRouters {
 }
 
 /** The order of the middleware of the one Koa app: the management API and oidc-provider side by side. */
-export function createApp(providerHost: ProviderHost, routers: AppRouters, logger: Logger): Koa {
+export function createApp(providerHost: ProviderHost, routers: AppRouters, logger: Logger, options: { trustProxy?: number } = {}): Koa {
   const app = new Koa();
   app.silent = true;
+  // TRUST_PROXY hops: ctx.ip is the address the outermost trusted proxy saw (the n-th from the
+  // right of X-Forwarded-For); with 0 the header is never read.
+  const hops = options.trustProxy ?? 0;
+  app.proxy = hops > 0;
+  app.maxIpsCount = hops;
   app.use(requestContext(logger));
   // /token, discovery and the JWKS: the current Provider answers them.
   app.use(providerHost.middleware());

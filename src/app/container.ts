@@ -29,12 +29,20 @@ import { MANAGEMENT_AUDIENCE_PATH } from '../oauth/paths.ts';
 import { buildProvider } from '../oauth/provider.ts';
 import { ProviderHost } from '../oauth/provider-host.ts';
 import { AccessTokenVerifier } from '../oauth/verifier.ts';
+import { AuthFailuresRepository } from '../throttling/auth-failures.repository.ts';
+import { AuthThrottle } from '../throttling/auth-throttle.ts';
+
+export interface ContainerOptions {
+  /** The wall clock of rate limits, quotas and counters, in ms (tests drive it). */
+  clock?: () => number;
+}
 
 // The object graph of one instance: every repository and service is built here, once, and
 // handed to what uses it. Nothing here does I/O; idp.ts starts things in order, and calls
 // buildOAuth once the signing keys are loaded.
 
-export function buildContainer(config: Config, logger: Logger, database: Database) {
+export function buildContainer(config: Config, logger: Logger, database: Database, options: ContainerOptions = {}) {
+  const clock = options.clock ?? Date.now;
   const ds = database.dataSource;
   const masterKey = resolveMasterKey(config);
 
@@ -68,6 +76,21 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
   const auditMaintenance = new AuditMaintenance(ds, repositories.audit, auditWriter, logger, { retentionDays: config.auditRetentionDays });
 
   const clients = new ClientStore(ds, stateCache);
+  const throttle = new AuthThrottle(
+    {
+      repo: new AuthFailuresRepository(ds),
+      coherence,
+      auditWriter,
+      orgOf: async (clientId) => (await clients.findForDenial(clientId))?.orgId ?? null,
+      logger,
+    },
+    {
+      pairLimit: config.authFailureLimit,
+      ipLimit: config.authFailureIpLimit,
+      windowSeconds: config.authFailureWindowSeconds,
+      now: clock,
+    },
+  );
   const revocationPurge = new RevocationPurge(repositories.revocations, logger);
   const scheduler = new KeyRotationScheduler(keys, logger, {
     async onResult(result) {
@@ -105,6 +128,7 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
     audit,
     auditMaintenance,
     clients,
+    throttle,
     revocationPurge,
     scheduler,
   };
@@ -118,8 +142,8 @@ export type Container = ReturnType<typeof buildContainer>;
  * construction, so a change builds a new Provider and swaps it in).
  */
 export function buildOAuth(c: Container): { providerHost: ProviderHost; verifier: AccessTokenVerifier } {
-  const { config, keyRing, clients, credentials, logger, auditWriter } = c;
-  const provider = () => buildProvider({ config, keyset: keyRing.current, clients, credentials, logger, auditWriter });
+  const { config, keyRing, clients, credentials, logger, auditWriter, throttle } = c;
+  const provider = () => buildProvider({ config, keyset: keyRing.current, clients, credentials, logger, auditWriter, throttle });
   const providerHost = new ProviderHost(provider());
   const verifier = new AccessTokenVerifier(config.publicUrl, keyRing.current, clients);
   keyRing.onChange((next) => {

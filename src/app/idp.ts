@@ -12,7 +12,7 @@ import type { AuditMaintenance } from '../audit/retention.ts';
 import type { Coherence } from '../coherence/coherence.ts';
 import type { ProviderHost } from '../oauth/provider-host.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
-import { buildContainer, buildOAuth, type Container } from './container.ts';
+import { buildContainer, buildOAuth, type Container, type ContainerOptions } from './container.ts';
 import { describeRoutes, managementRouter, oauthRouter, publicRouter, type RouteInfo } from './routes.ts';
 import { createApp } from './app.ts';
 import { ENTITIES } from './entities.ts';
@@ -39,14 +39,18 @@ export interface Idp {
 }
 
 /** Builds the whole service on its database: migrated, bootstrapped, keys loaded, in step with the other instances. */
-export async function createIdp(config: Config, logger: Logger = createLogger(config.logLevel), options: { database?: Database } = {}): Promise<Idp> {
+export async function createIdp(
+  config: Config,
+  logger: Logger = createLogger(config.logLevel),
+  options: { database?: Database } & ContainerOptions = {},
+): Promise<Idp> {
   // A database handle may be shared by several instances in one process (tests of instances
   // that share a database, on the single-connection embedded one); its owner closes it.
   const database = options.database ?? (await openDatabase(config, ENTITIES));
   const closeDatabase = options.database ? async () => {} : () => database.close();
   let c: Container | undefined;
   try {
-    c = buildContainer(config, logger, database);
+    c = buildContainer(config, logger, database, options);
     const { keys, credentials, repositories, keyRing, notify, coherence } = c;
     // Several instances may start at once on a new database: one at a time creates what is missing.
     const boot = await underStartupLock(database, async () => {
@@ -62,10 +66,13 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
     const container = c;
     const { providerHost, verifier } = buildOAuth(c);
     const management = managementRouter(c, verifier, () => boot.rootOrg.id);
-    const app = createApp(providerHost, { oauth: oauthRouter(c, verifier), public: publicRouter(c), management }, logger);
+    const app = createApp(providerHost, { oauth: oauthRouter(c, verifier), public: publicRouter(c), management }, logger, {
+      trustProxy: config.trustProxy,
+    });
 
     keyRing.start();
     c.revocationPurge.start();
+    c.throttle.start();
     c.scheduler.start();
     c.auditMaintenance.start();
 
@@ -107,6 +114,7 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
       },
       async close() {
         container.revocationPurge.stop();
+        container.throttle.stop();
         container.scheduler.stop();
         await container.auditMaintenance.stop();
         keyRing.stop();

@@ -63,7 +63,7 @@ export function publicRouter(c: Container): Router {
 export function oauthRouter(c: Container, verifier: AccessTokenVerifier): Router {
   const router = new Router();
   router.use(oauthErrorHandler(c.logger));
-  const client = { clients: c.clients, credentials: c.credentials, auditWriter: c.auditWriter };
+  const client = { clients: c.clients, credentials: c.credentials, throttle: c.throttle, auditWriter: c.auditWriter };
   router.post(INTROSPECTION_PATH, introspectionEndpoint({ ...client, verifier }));
   router.post(REVOCATION_PATH, c.settled, revocationEndpoint({ ...client, verifier, revocations: c.repositories.revocations }));
   return router;

@@ -23,6 +23,7 @@ export const AUDIT_ACTIONS = [
   'key.revoked',
   'key.deleted',
   'admin.denied',
+  'auth.throttled',
   'audit.retention_purged',
   'audit.partitions_created',
 ] as const;

@@ -25,8 +25,10 @@ import type { NotifyConnection } from '../db/notify.ts';
 // (the embedded database) nothing is cached and settle() returns at once.
 
 export const STATE_CHANNEL = 'agent_idp_state';
-export type StateKind = 'agent' | 'credential' | 'key' | 'jti';
-const KINDS = new Set<string>(['agent', 'credential', 'key', 'jti']);
+// `org`: an org's limits changed (agents cached with them must be read again); `throttle`: an
+// instance started refusing a client or an address (src/throttling/auth-throttle.ts).
+export type StateKind = 'agent' | 'credential' | 'key' | 'jti' | 'org' | 'throttle';
+const KINDS = new Set<string>(['agent', 'credential', 'key', 'jti', 'org', 'throttle']);
 
 export interface CoherenceOptions {
   /** How long a renewed lease runs (default 4 s). */
@@ -111,6 +113,12 @@ export class Coherence {
     this.#leaseUntil = -Infinity;
     this.#reset();
     if (this.#notify.connected) await this.#notify.query('DELETE FROM agent_idp_instances WHERE id = $1', [this.instanceId]).catch(() => {});
+  }
+
+  /** Tells every instance (this one too) of `<kind>:<id>`, as the triggers do for rows; settle() after it waits for them to hear it. */
+  async announce(kind: StateKind, id: string): Promise<void> {
+    if (!this.enabled) return;
+    await this.#ds.query('SELECT pg_notify($1, $2)', [STATE_CHANNEL, `${kind}:${id}`]);
   }
 
   /**

@@ -30,6 +30,11 @@ export class CoherentMap<V> {
     this.#entries.set(key, value);
   }
 
+  /** Forgets everything (a change that touches many entries at once). */
+  clear(): void {
+    this.#entries.clear();
+  }
+
   get size(): number {
     return this.#entries.size;
   }
@@ -56,6 +61,8 @@ export class StateCache {
     this.credentials = new CoherentMap(coherence, 'credential', maxEntries);
     this.jtis = new CoherentMap(coherence, 'jti', maxEntries * 2);
     this.keys = new CoherentMap(coherence, 'key', 1_000);
+    // Each cached agent carries its org's limits (the default token quota): a change of them, rare, forgets them all.
+    coherence.onChange('org', () => this.agents.clear());
   }
 
   /** Take before reading the database; hand to set() with what was read. */

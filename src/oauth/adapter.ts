@@ -4,6 +4,9 @@ import { credentialIdOf } from '../credentials/secrets.ts';
 import type { ClientStore } from './client-store.ts';
 import { clientMetadataOf } from './clients.ts';
 import { isUuid } from '../lib/ids.ts';
+import { clientIp } from '../http/request-context.ts';
+import type { AuthThrottle } from '../throttling/auth-throttle.ts';
+import { TooManyRequests, throttledDescription } from './hooks/auth-throttle.ts';
 
 // oidc-provider's storage contract, for the one model agent-idp lets it use: Client, read from
 // the agents table. Access tokens are JWTs (never stored by the provider); introspection and
@@ -11,7 +14,7 @@ import { isUuid } from '../lib/ids.ts';
 // written. Should a future configuration reach one, it fails loudly instead of silently
 // keeping state in memory.
 
-export function adapterFactory(clients: Pick<ClientStore, 'findActiveWithCredential'>) {
+export function adapterFactory(clients: Pick<ClientStore, 'findActiveWithCredential'>, throttle: Pick<AuthThrottle, 'refusedPair'>) {
   return class AgentIdpAdapter implements Adapter {
     readonly model: string;
 
@@ -23,11 +26,20 @@ export function adapterFactory(clients: Pick<ClientStore, 'findActiveWithCredent
       if (this.model !== 'Client') return undefined;
       // Only an active agent loads: suspended and decommissioned agents cannot authenticate.
       if (!isUuid(id)) return undefined;
+      const ctx = Provider.ctx;
+      const note = clientAuthNotes.getStore();
+      // A client id refused from this address is refused before its agent is read (no database read, no bcrypt).
+      const wait = ctx && throttle.refusedPair(id, clientIp(ctx), 'token');
+      if (wait) {
+        ctx.set('Retry-After', String(wait));
+        if (note) note.refused = true;
+        throw new TooManyRequests(throttledDescription(wait));
+      }
+      if (note) note.lookedUp = id;
       // The credential the presented secret names comes in the same query, for the secret check.
-      const secret = presentedSecret(Provider.ctx);
+      const secret = presentedSecret(ctx);
       const credentialId = secret === undefined ? undefined : credentialIdOf(secret);
       const found = await clients.findActiveWithCredential(id, credentialId);
-      const note = clientAuthNotes.getStore();
       if (note && found) note.prefetched = { agentId: id, credentialId, credential: found.credential };
       return found ? (clientMetadataOf(found.agent) as unknown as AdapterPayload) : undefined;
     }

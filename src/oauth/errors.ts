@@ -7,12 +7,19 @@ import { UNAVAILABLE } from '../http/errors.ts';
 export class OAuthError extends Error {
   readonly status: number;
   readonly error: string;
+  readonly headers: Record<string, string>;
 
-  constructor(status: number, error: string, description: string) {
+  constructor(status: number, error: string, description: string, headers: Record<string, string> = {}) {
     super(description);
     this.status = status;
     this.error = error;
+    this.headers = headers;
   }
+}
+
+/** 429 at an OAuth endpoint, RFC 6749-style as Auth0 answers it, with Retry-After in seconds. */
+export function tooManyRequests(retryAfterSeconds: number, description: string): OAuthError {
+  return new OAuthError(429, 'too_many_requests', description, { 'Retry-After': String(retryAfterSeconds) });
 }
 
 /**
@@ -44,6 +51,7 @@ export function oauthErrorHandler(logger: Logger) {
         err = new OAuthError(500, 'server_error', 'an unexpected error occurred');
       }
       ctx.status = err.status;
+      ctx.set(err.headers);
       if (err.error === 'invalid_client') ctx.set('WWW-Authenticate', 'Basic realm="agent-idp"');
       ctx.body = { error: err.error, error_description: err.message };
     }

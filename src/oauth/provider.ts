@@ -5,12 +5,14 @@ import type { Keyset } from '../keys/key-ring.ts';
 import type { AuditWriter } from '../audit/audit.writer.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import type { Logger } from '../lib/logger.ts';
+import type { AuthThrottle } from '../throttling/auth-throttle.ts';
 import { adapterFactory } from './adapter.ts';
 import { AGENT_METADATA } from './clients.ts';
 import type { ClientStore } from './client-store.ts';
 import { noteClientAuth } from './client-auth/note.ts';
 import { useAgentSecrets } from './client-auth/secret.ts';
 import { clientCredentialsGrant } from './grants/client-credentials.ts';
+import { throttleTokenAuth } from './hooks/auth-throttle.ts';
 import { pruneDiscovery } from './hooks/discovery.ts';
 import { jwksCaching } from './hooks/jwks-cache.ts';
 import { logServerErrors } from './hooks/server-errors.ts';
@@ -30,16 +32,17 @@ export interface ProviderDeps {
   credentials: Pick<CredentialsService, 'verifySecret'>;
   logger: Logger;
   auditWriter: Pick<AuditWriter, 'write'>;
+  throttle: AuthThrottle;
 }
 
 const SECRET_AUTH_METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
 
-export function buildProvider({ config, keyset, clients, credentials, logger, auditWriter }: ProviderDeps): Provider {
+export function buildProvider({ config, keyset, clients, credentials, logger, auditWriter, throttle }: ProviderDeps): Provider {
   const cookieKey = createHash('sha256').update(`agent-idp cookies ${keyset.activeKid}`).digest('base64url');
   const grant = clientCredentialsGrant(config, keyset);
 
   const provider = new Provider(config.publicUrl, {
-    adapter: adapterFactory(clients),
+    adapter: adapterFactory(clients, throttle),
     jwks: { keys: keyset.privateJwks as never },
     // No flow here sets a cookie; the provider still wants keys to sign one with.
     cookies: { keys: [cookieKey] },
@@ -107,6 +110,8 @@ export function buildProvider({ config, keyset, clients, credentials, logger, au
     answerOutage(ctx);
   });
   provider.use(noteClientAuth());
+  // Outside the token audit: a failure is counted once its event is recorded.
+  provider.use(throttleTokenAuth(throttle, logger));
   provider.use(tokenAudit({ writer: auditWriter, clients, logger, activeKid: keyset.activeKid }));
   return provider;
 }

@@ -36,6 +36,8 @@ export interface TestIdpOptions {
    * first instance's connection.
    */
   replicaOf?: TestIdp;
+  /** The wall clock of rate limits, quotas and counters (ms), for tests that drive time. */
+  clock?: () => number;
 }
 
 export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestIdp> {
@@ -66,7 +68,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   const logs: string[] = [];
   let idp: Idp;
   try {
-    const shared = primary && db.embedded ? { database: primary.idp.database } : {};
+    const shared = { ...(primary && db.embedded ? { database: primary.idp.database } : {}), clock: options.clock };
     idp = await createIdp(
       config,
       createLogger('debug', (line) => logs.push(line)),

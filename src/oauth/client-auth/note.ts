@@ -13,6 +13,10 @@ export interface ClientAuthNote {
   prefetched?: { agentId: string; credentialId: string | undefined; credential: CredentialSecrets | null };
   credentialId?: string;
   reason?: string;
+  /** The client id whose agent was looked up: a failure now counts towards throttling (hooks/auth-throttle.ts). */
+  lookedUp?: string;
+  /** Refused with 429 before anything was looked up: no event per request. */
+  refused?: boolean;
 }
 
 export const clientAuthNotes = new AsyncLocalStorage<ClientAuthNote>();

@@ -5,7 +5,10 @@ import type { CredentialsService } from '../../credentials/credentials.service.t
 import { credentialIdOf } from '../../credentials/secrets.ts';
 import { parseBasicAuth, type BasicCredentials } from '../../http/basic-auth.ts';
 import { isUuid } from '../../lib/ids.ts';
-import { OAuthError } from '../errors.ts';
+import { OAuthError, tooManyRequests } from '../errors.ts';
+import { clientIp } from '../../http/request-context.ts';
+import type { AuthThrottle, ThrottledEndpoint } from '../../throttling/auth-throttle.ts';
+import { throttledDescription } from '../hooks/auth-throttle.ts';
 import type { ClientStore } from '../client-store.ts';
 import { clientAuthNotes } from './note.ts';
 
@@ -56,14 +59,24 @@ function credentialsFrom(ctx: Context, form: URLSearchParams): BasicCredentials 
 export async function authenticateClient(
   ctx: Context,
   form: URLSearchParams,
-  clients: Pick<ClientStore, 'findActiveWithCredential'>,
-  credentials: Pick<CredentialsService, 'verifySecret'>,
+  endpoint: ThrottledEndpoint,
+  deps: {
+    clients: Pick<ClientStore, 'findActiveWithCredential'>;
+    credentials: Pick<CredentialsService, 'verifySecret'>;
+    throttle: Pick<AuthThrottle, 'refusedPair' | 'failed'>;
+  },
 ): Promise<ClientAgent> {
   const { clientId, clientSecret } = credentialsFrom(ctx, form);
+  // A malformed client id names nobody: refused at no cost, so not counted.
+  if (!isUuid(clientId)) throw new OAuthError(401, 'invalid_client', 'client authentication failed');
+  const ip = clientIp(ctx);
+  const wait = deps.throttle.refusedPair(clientId, ip, endpoint);
+  if (wait !== undefined) throw tooManyRequests(wait, throttledDescription(wait));
   // The agent and the credential its secret names, in one query.
-  const found = isUuid(clientId) ? await clients.findActiveWithCredential(clientId, credentialIdOf(clientSecret)) : null;
+  const found = await deps.clients.findActiveWithCredential(clientId, credentialIdOf(clientSecret));
   // One answer for an unknown client, a suspended one and a wrong secret (RFC 6749 §5.2).
-  if (!found || !(await credentials.verifySecret(found.agent.id, clientSecret, found.credential)).ok) {
+  if (!found || !(await deps.credentials.verifySecret(found.agent.id, clientSecret, found.credential)).ok) {
+    await deps.throttle.failed(ctx, clientId, ip);
     throw new OAuthError(401, 'invalid_client', 'client authentication failed');
   }
   return found.agent;

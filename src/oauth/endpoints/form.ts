@@ -6,8 +6,19 @@ import { OAuthError } from '../errors.ts';
 import type { ClientStore } from '../client-store.ts';
 import { authenticateClient } from '../client-auth/secret.ts';
 import { readBody } from '../../http/body.ts';
+import { clientIp } from '../../http/request-context.ts';
+import type { AuthThrottle, ThrottledEndpoint } from '../../throttling/auth-throttle.ts';
+import { throttledDescription } from '../hooks/auth-throttle.ts';
+import { tooManyRequests } from '../errors.ts';
 
 const FORM_LIMIT_BYTES = 64 * 1024;
+
+/** What authenticating a client at our endpoints takes. */
+export interface ClientAuthDeps {
+  clients: Pick<ClientStore, 'findActiveWithCredential'>;
+  credentials: Pick<CredentialsService, 'verifySecret'>;
+  throttle: Pick<AuthThrottle, 'refusedIp' | 'refusedPair' | 'failed'>;
+}
 
 /** Reads an application/x-www-form-urlencoded body (OAuth endpoints), bounded in size. */
 export async function readForm(ctx: Context): Promise<URLSearchParams> {
@@ -27,11 +38,14 @@ export async function readForm(ctx: Context): Promise<URLSearchParams> {
 /** The form of a token request to our endpoints (introspection, revocation): its client authenticated, `token` present. */
 export async function clientTokenRequest(
   ctx: Context,
-  clients: Pick<ClientStore, 'findActiveWithCredential'>,
-  credentials: Pick<CredentialsService, 'verifySecret'>,
+  endpoint: ThrottledEndpoint,
+  { clients, credentials, throttle }: ClientAuthDeps,
 ): Promise<{ caller: ClientAgent; token: string }> {
+  // A refused address is answered before its body is read.
+  const wait = throttle.refusedIp(clientIp(ctx), endpoint);
+  if (wait !== undefined) throw tooManyRequests(wait, throttledDescription(wait));
   const form = await readForm(ctx);
-  const caller = await authenticateClient(ctx, form, clients, credentials);
+  const caller = await authenticateClient(ctx, form, endpoint, { clients, credentials, throttle });
   const token = form.get('token');
   if (!token) throw new OAuthError(400, 'invalid_request', 'missing required parameter token');
   // token_type_hint is accepted and not needed: every token here is a JWT access token.

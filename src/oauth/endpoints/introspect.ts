@@ -2,12 +2,10 @@ import type { Context } from 'koa';
 import type { ClientAgent } from '../../agents/agent.entity.ts';
 import type { AuditWriter } from '../../audit/audit.writer.ts';
 import { clientEvent } from '../../audit/events.ts';
-import type { CredentialsService } from '../../credentials/credentials.service.ts';
 import { mayIntrospect } from '../../policies/visibility.ts';
 import type { Schemas } from '../../http/validate.ts';
-import type { ClientStore } from '../client-store.ts';
 import type { AccessTokenVerifier } from '../verifier.ts';
-import { clientTokenRequest, jtiOf } from './form.ts';
+import { clientTokenRequest, jtiOf, type ClientAuthDeps } from './form.ts';
 
 // POST /token/introspect, RFC 7662. Ours, not oidc-provider's: it refuses JWT access tokens.
 
@@ -36,16 +34,14 @@ export async function introspect(verifier: Pick<AccessTokenVerifier, 'verify'>, 
   };
 }
 
-export interface IntrospectionDeps {
+export interface IntrospectionDeps extends ClientAuthDeps {
   verifier: Pick<AccessTokenVerifier, 'verify'>;
-  clients: Pick<ClientStore, 'findActiveWithCredential'>;
-  credentials: Pick<CredentialsService, 'verifySecret'>;
   auditWriter: Pick<AuditWriter, 'write'>;
 }
 
-export function introspectionEndpoint({ verifier, clients, credentials, auditWriter }: IntrospectionDeps) {
+export function introspectionEndpoint({ verifier, auditWriter, ...client }: IntrospectionDeps) {
   return async function introspectToken(ctx: Context) {
-    const { caller, token } = await clientTokenRequest(ctx, clients, credentials);
+    const { caller, token } = await clientTokenRequest(ctx, 'introspect', client);
     const answer = await introspect(verifier, caller, token);
     await auditWriter.write(
       clientEvent(

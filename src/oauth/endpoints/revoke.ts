@@ -2,11 +2,9 @@ import type { Context } from 'koa';
 import type { ClientAgent } from '../../agents/agent.entity.ts';
 import type { AuditWriter } from '../../audit/audit.writer.ts';
 import { clientEvent } from '../../audit/events.ts';
-import type { CredentialsService } from '../../credentials/credentials.service.ts';
-import type { ClientStore } from '../client-store.ts';
 import type { RevocationsRepository } from '../revocations.repository.ts';
 import type { AccessTokenVerifier } from '../verifier.ts';
-import { clientTokenRequest, jtiOf } from './form.ts';
+import { clientTokenRequest, jtiOf, type ClientAuthDeps } from './form.ts';
 
 // POST /token/revoke, RFC 7009. Ours, not oidc-provider's: it refuses JWT access tokens.
 
@@ -26,18 +24,16 @@ export async function revoke(
   return true;
 }
 
-export interface RevocationDeps {
+export interface RevocationDeps extends ClientAuthDeps {
   verifier: Pick<AccessTokenVerifier, 'decode'>;
   revocations: Pick<RevocationsRepository, 'revoke'>;
-  clients: Pick<ClientStore, 'findActiveWithCredential'>;
-  credentials: Pick<CredentialsService, 'verifySecret'>;
   auditWriter: Pick<AuditWriter, 'write'>;
 }
 
 /** The handler; its route puts the settle step before it, so that every instance answers inactive for a revoked token. */
-export function revocationEndpoint({ verifier, revocations, clients, credentials, auditWriter }: RevocationDeps) {
+export function revocationEndpoint({ verifier, revocations, auditWriter, ...client }: RevocationDeps) {
   return async function revokeToken(ctx: Context) {
-    const { caller, token } = await clientTokenRequest(ctx, clients, credentials);
+    const { caller, token } = await clientTokenRequest(ctx, 'revoke', client);
     const revoked = await revoke(verifier, revocations, caller, token);
     // Nothing changed: the settle step has nothing to wait for.
     ctx.state.changed = revoked;

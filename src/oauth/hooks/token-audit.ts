@@ -71,8 +71,11 @@ export function tokenAudit(deps: TokenAuditDeps) {
     await next();
     const oidcCtx = ctx as unknown as KoaContextWithOIDC;
     if (oidcCtx.oidc?.route !== 'token' || ctx.status >= 500) return;
+    const note = clientAuthNotes.getStore() ?? {};
+    // A refusal (429) is recorded once per refused period, not per request.
+    if (note.refused) return;
     try {
-      await recordTokenAnswer(oidcCtx, clientAuthNotes.getStore() ?? {}, deps);
+      await recordTokenAnswer(oidcCtx, note, deps);
     } catch (err) {
       deps.logger.error('could not record the token event; the request fails', { requestId: ctx.response.get('x-request-id'), err });
       ctx.state.serverError = err;
