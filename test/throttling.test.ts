@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { jest } from '@jest/globals';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { describeOnPostgres } from './helpers/postgres-only.ts';
-import { accessToken, agentWithSecret, createOrg } from './factories.ts';
+import { api } from './helpers/api.ts';
+import { accessToken, agentWithSecret, createOrg, managementToken } from './factories.ts';
 import { basicAuthHeader } from '../src/http/basic-auth.ts';
 import { generateSecret } from '../src/credentials/secrets.ts';
 
@@ -201,5 +202,40 @@ describeOnPostgres('brute-force throttling across instances', 'two instances nee
     for (let i = 0; i < IP_LIMIT; i++) expect((await post(i % 2 ? a : b, '/token', ip, randomUUID(), wrongSecret(''))).status).toBe(401);
     expect((await post(a, '/token', ip, agent.clientId, agent.clientSecret)).status).toBe(429);
     expect((await post(b, '/token/introspect', ip, agent.clientId, agent.clientSecret)).status).toBe(429);
+  });
+});
+
+describe('the management API rate limit per bearer token', () => {
+  let idp: TestIdp;
+  let org: Awaited<ReturnType<typeof createOrg>>;
+  let t = Date.now();
+
+  beforeAll(async () => {
+    idp = await startTestIdp({ env: { MANAGEMENT_RATE_LIMIT: '1', MANAGEMENT_RATE_BURST: '3' }, clock: () => t });
+    org = await createOrg(idp);
+  });
+  afterAll(() => idp?.close());
+
+  const get = (token: string) => api(idp.url, token).get('/api/v1/agents');
+
+  it('answers 429 problem+json rate_limited with Retry-After past the burst, changes nothing, and refills with time', async () => {
+    const token = await managementToken(idp, org.admin.clientId, org.admin.clientSecret);
+    for (let i = 0; i < 3; i++) expect((await get(token)).status).toBe(200);
+
+    const refused = await api(idp.url, token).post('/api/v1/agents', { body: { name: 'never-made' } });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(refused.body).toMatchObject({ status: 429, code: 'rate_limited', title: 'Too Many Requests' });
+    expect(refused.headers.get('retry-after')).toBe('1');
+
+    // Another token (even of the same agent) has a bucket of its own.
+    const other = await managementToken(idp, org.admin.clientId, org.admin.clientSecret);
+    const listed = await get(other);
+    expect(listed.status).toBe(200);
+    expect(listed.body.data.map((a: { name: string }) => a.name)).not.toContain('never-made');
+
+    t += 1000;
+    expect((await get(token)).status).toBe(200);
+    expect((await get(token)).status).toBe(429);
   });
 });

@@ -113,6 +113,7 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
 
   return {
     config,
+    clock,
     logger,
     database,
     notify,

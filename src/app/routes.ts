@@ -20,6 +20,7 @@ import { introspectionEndpoint } from '../oauth/endpoints/introspect.ts';
 import { revocationEndpoint } from '../oauth/endpoints/revoke.ts';
 import { INTROSPECTION_PATH, MANAGEMENT_AUDIENCE_PATH, REVOCATION_PATH } from '../oauth/paths.ts';
 import type { AccessTokenVerifier } from '../oauth/verifier.ts';
+import { TokenBuckets, rateLimitPerToken } from '../throttling/rate-limit.ts';
 
 // Which routes exist and what each one's chain is. Each domain adds its own routes and gets
 // only the services it calls.
@@ -30,6 +31,7 @@ export function managementRouter(c: Container, verifier: AccessTokenVerifier, ro
   router.use(problemHandler(c.logger));
   router.use(recordDenials(c.auditWriter));
   router.use(authenticate(verifier, c.config.publicUrl + MANAGEMENT_AUDIENCE_PATH, rootOrgId));
+  router.use(rateLimitPerToken(new TokenBuckets(c.config.managementRateLimit, c.config.managementRateBurst, c.clock)));
   router.use(jsonBody());
   router.param('kid', (kid, _ctx, next) => {
     if (!KID.test(kid)) throw new NotFound('key not found');

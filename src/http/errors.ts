@@ -82,6 +82,12 @@ export class UnsupportedMediaType extends HttpError {
   }
 }
 
+export class TooManyRequests extends HttpError {
+  constructor(detail: string, retryAfterSeconds: number) {
+    super(429, 'rate_limited', 'Too Many Requests', detail, { headers: { 'Retry-After': String(retryAfterSeconds) } });
+  }
+}
+
 /** The one answer to "the database is out of reach", here and at the OAuth endpoints: try again in a second. */
 export const UNAVAILABLE = { detail: 'the service is temporarily unavailable; try again shortly', retryAfterSeconds: '1' } as const;
 
