@@ -641,10 +641,61 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What the caller's org holds and has used
+         * @description The caller's own org: agents by state, active credentials, tokens issued today and on
+         *     the last 30 days (UTC days, from counters kept as tokens are issued: tokens issued
+         *     through other instances show within about a second), and the org's limits.
+         *
+         *     Required scope: `audit:read`.
+         *
+         *     ```sh
+         *     curl -s http://localhost:3000/api/v1/usage -H "Authorization: Bearer $TOKEN"
+         *     ```
+         */
+        get: operations["getUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        Usage: {
+            /** Format: uuid */
+            orgId: string;
+            agents: {
+                active: number;
+                suspended: number;
+            };
+            credentials: {
+                /** @description Active */
+                active: number;
+            };
+            tokensIssued: {
+                today: number;
+                /** @description Today and the 29 UTC days before it. */
+                last30Days: number;
+            };
+            /** @description The org's limits (absent key = no limit). */
+            limits: {
+                maxAgents?: number;
+                maxActiveCredentialsPerAgent?: number;
+                tokensPerMinutePerAgent?: number;
+            };
+        };
         /** @description The query of `GET /api/v1/audit`. */
         AuditQuery: {
             /**
@@ -730,7 +781,7 @@ export interface components {
                 id: string | null;
             };
             /** @enum {string} */
-            action: "org.created" | "agent.created" | "agent.updated" | "agent.suspended" | "agent.reactivated" | "agent.decommissioned" | "credential.created" | "credential.rotated" | "credential.revoked" | "token.issued" | "token.denied" | "token.introspected" | "token.revoked" | "key.created" | "key.rotated" | "key.revoked" | "key.deleted" | "admin.denied" | "audit.retention_purged" | "audit.partitions_created";
+            action: "org.created" | "agent.created" | "agent.updated" | "agent.suspended" | "agent.reactivated" | "agent.decommissioned" | "credential.created" | "credential.rotated" | "credential.revoked" | "token.issued" | "token.denied" | "token.introspected" | "token.revoked" | "key.created" | "key.rotated" | "key.revoked" | "key.deleted" | "admin.denied" | "auth.throttled" | "audit.retention_purged" | "audit.partitions_created";
             /** @description What was acted on: `agent`, `credential`, `token` (id = jti), `key` (id = kid), `org`, `audit_partition`, ... */
             target: {
                 type: string;
@@ -1101,7 +1152,8 @@ export interface components {
         /**
          * @description RFC 6749 §5.2 error. `error` is one of `invalid_request`, `invalid_client`,
          *     `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`,
-         *     `invalid_target` (RFC 8707), or `server_error` / `temporarily_unavailable`.
+         *     `invalid_target` (RFC 8707), `too_many_requests` (429, as Auth0 answers it), or `server_error` /
+         *     `temporarily_unavailable`.
          */
         OAuthError: {
             /**
@@ -1364,7 +1416,35 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Too many requests; retry after the given delay. */
+        /**
+         * @description Refused without looking at the credentials, `{"error":"too_many_requests"}` with
+         *     `Retry-After` in seconds: past `AUTH_FAILURE_LIMIT` failed client authentications of this
+         *     client id from this address, or `AUTH_FAILURE_IP_LIMIT` from this address, within
+         *     `AUTH_FAILURE_WINDOW_SECONDS` (the same client id from another address is not affected);
+         *     or, at `/token`, past the agent's token quota (`tokenQuota`, else its org's
+         *     `tokensPerMinutePerAgent`).
+         */
+        OAuthTooManyRequests: {
+            headers: {
+                /** @description Seconds until the client id, the address or the quota may try again. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "too_many_requests",
+                 *       "error_description": "too many failed client authentications; try again in 287 seconds"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OAuthError"];
+            };
+        };
+        /**
+         * @description More than `MANAGEMENT_RATE_LIMIT` requests per second (bursts up to
+         *     `MANAGEMENT_RATE_BURST`) with this bearer token: `code: "rate_limited"`, nothing was read
+         *     or changed; retry after `Retry-After` seconds.
+         */
         TooManyRequests: {
             headers: {
                 /** @description Seconds to wait before retrying. */
@@ -1578,6 +1658,7 @@ export interface operations {
                     "application/json": components["schemas"]["OAuthError"];
                 };
             };
+            429: components["responses"]["OAuthTooManyRequests"];
             500: components["responses"]["OAuthServerError"];
             503: components["responses"]["OAuthUnavailable"];
         };
@@ -1622,6 +1703,7 @@ export interface operations {
             };
             400: components["responses"]["OAuthBadRequest"];
             401: components["responses"]["OAuthUnauthorized"];
+            429: components["responses"]["OAuthTooManyRequests"];
             500: components["responses"]["OAuthServerError"];
             503: components["responses"]["OAuthUnavailable"];
         };
@@ -1649,6 +1731,7 @@ export interface operations {
             };
             400: components["responses"]["OAuthBadRequest"];
             401: components["responses"]["OAuthUnauthorized"];
+            429: components["responses"]["OAuthTooManyRequests"];
             500: components["responses"]["OAuthServerError"];
             503: components["responses"]["OAuthUnavailable"];
         };
@@ -2400,6 +2483,31 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getUsage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The org's usage. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Usage"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -1,7 +1,11 @@
 import { EntitySchema } from 'typeorm';
 
-/** What client authentication and token checks need of an agent (kept in memory: src/coherence). */
-export type ClientAgent = Pick<Agent, 'id' | 'orgId' | 'status' | 'scopes' | 'audiences' | 'accessTokenTtlSeconds'>;
+/**
+ * What client authentication and token checks need of an agent (kept in memory: src/coherence).
+ * Its tokenQuota is the one in force: the agent's own, its per-minute bound else its org's
+ * tokensPerMinutePerAgent.
+ */
+export type ClientAgent = Pick<Agent, 'id' | 'orgId' | 'status' | 'scopes' | 'audiences' | 'accessTokenTtlSeconds' | 'tokenQuota'>;
 
 export type AgentStatus = 'active' | 'suspended' | 'decommissioned';
 

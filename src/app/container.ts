@@ -31,6 +31,10 @@ import { ProviderHost } from '../oauth/provider-host.ts';
 import { AccessTokenVerifier } from '../oauth/verifier.ts';
 import { AuthFailuresRepository } from '../throttling/auth-failures.repository.ts';
 import { AuthThrottle } from '../throttling/auth-throttle.ts';
+import { TokenQuotas } from '../throttling/token-quota.ts';
+import { TokenCountsRepository } from '../usage/token-counts.repository.ts';
+import { TokenCounter } from '../usage/token-counter.ts';
+import { UsageService } from '../usage/usage.service.ts';
 
 export interface ContainerOptions {
   /** The wall clock of rate limits, quotas and counters, in ms (tests drive it). */
@@ -91,6 +95,10 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
       now: clock,
     },
   );
+  const tokenCounts = new TokenCountsRepository(ds);
+  const counter = new TokenCounter(tokenCounts, logger, clock);
+  const quotas = new TokenQuotas(counter, clock);
+  const usage = new UsageService(ds, tokenCounts, counter, clock);
   const revocationPurge = new RevocationPurge(repositories.revocations, logger);
   const scheduler = new KeyRotationScheduler(keys, logger, {
     async onResult(result) {
@@ -130,6 +138,10 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
     auditMaintenance,
     clients,
     throttle,
+    tokenCounts,
+    counter,
+    quotas,
+    usage,
     revocationPurge,
     scheduler,
   };
@@ -143,8 +155,8 @@ export type Container = ReturnType<typeof buildContainer>;
  * construction, so a change builds a new Provider and swaps it in).
  */
 export function buildOAuth(c: Container): { providerHost: ProviderHost; verifier: AccessTokenVerifier } {
-  const { config, keyRing, clients, credentials, logger, auditWriter, throttle } = c;
-  const provider = () => buildProvider({ config, keyset: keyRing.current, clients, credentials, logger, auditWriter, throttle });
+  const { config, keyRing, clients, credentials, logger, auditWriter, throttle, quotas, counter } = c;
+  const provider = () => buildProvider({ config, keyset: keyRing.current, clients, credentials, logger, auditWriter, throttle, quotas, counter });
   const providerHost = new ProviderHost(provider());
   const verifier = new AccessTokenVerifier(config.publicUrl, keyRing.current, clients);
   keyRing.onChange((next) => {

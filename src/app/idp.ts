@@ -73,6 +73,7 @@ export async function createIdp(
     keyRing.start();
     c.revocationPurge.start();
     c.throttle.start();
+    c.counter.start();
     c.scheduler.start();
     c.auditMaintenance.start();
 
@@ -131,6 +132,7 @@ export async function createIdp(
             });
           }
         }
+        await container.counter.stop();
         // Every event of a request that was answered is committed already; this flushes the rest.
         await container.auditWriter.close();
         await coherence.stop();

@@ -11,6 +11,7 @@ import type { ScopeCheck } from '../policies/scopes.ts';
 import type { SettleStep } from '../coherence/settled.ts';
 import { recordDenials } from '../audit/admin-denied.ts';
 import { auditRoutes } from '../audit/audit.routes.ts';
+import { usageRoutes } from '../usage/usage.routes.ts';
 import { agentsRoutes } from '../agents/agents.routes.ts';
 import { credentialsRoutes } from '../credentials/credentials.routes.ts';
 import { orgsRoutes } from '../orgs/orgs.routes.ts';
@@ -50,6 +51,7 @@ export function managementRouter(c: Container, verifier: AccessTokenVerifier, ro
   credentialsRoutes(router, { credentials: c.credentials, auditWriter, settled });
   keysRoutes(router, { keys: c.keys, auditWriter, settled });
   auditRoutes(router, { audit: c.audit });
+  usageRoutes(router, { usage: c.usage });
   return router;
 }
 

@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import type { Agent, ClientAgent } from '../agents/agent.entity.ts';
+import type { Agent, ClientAgent, TokenQuota } from '../agents/agent.entity.ts';
 import type { CredentialSecrets } from '../credentials/credential.entity.ts';
 import type { StateCache } from '../coherence/state-cache.ts';
 
@@ -8,8 +8,9 @@ import type { StateCache } from '../coherence/state-cache.ts';
 // client authentication reads agents by id alone: a client is known by its globally unique id,
 // before anyone knows its org. Every other query on agents is in agents.repository.ts.
 
-/** The agent columns of client authentication and token checks (ClientAgent). */
-const CLIENT_AGENT_COLUMNS = 'a.id, a.org_id, a.status, a.scopes, a.audiences, a.access_token_ttl_seconds';
+/** The agent columns of client authentication and token checks (ClientAgent), read from `agents a JOIN orgs o`. */
+const CLIENT_AGENT_COLUMNS = `a.id, a.org_id, a.status, a.scopes, a.audiences, a.access_token_ttl_seconds, a.token_quota,
+        (o.limits ->> 'tokensPerMinutePerAgent')::integer AS org_tokens_per_minute`;
 
 interface ClientAgentRow {
   id: string;
@@ -18,6 +19,16 @@ interface ClientAgentRow {
   scopes: string[];
   audiences: string[];
   access_token_ttl_seconds: number | null;
+  token_quota: TokenQuota | null;
+  org_tokens_per_minute: number | null;
+}
+
+/** The quota in force: the agent's own bounds, the org's per-minute default where the agent sets none. */
+function quotaInForce(own: TokenQuota | null, orgPerMinute: number | null): TokenQuota | null {
+  const perMinute = own?.perMinute ?? orgPerMinute ?? undefined;
+  const perHour = own?.perHour;
+  if (perMinute === undefined && perHour === undefined) return null;
+  return { ...(perMinute !== undefined ? { perMinute } : {}), ...(perHour !== undefined ? { perHour } : {}) };
 }
 
 function clientAgentFromRow(row: ClientAgentRow): ClientAgent {
@@ -28,6 +39,7 @@ function clientAgentFromRow(row: ClientAgentRow): ClientAgent {
     scopes: row.scopes,
     audiences: row.audiences,
     accessTokenTtlSeconds: row.access_token_ttl_seconds,
+    tokenQuota: quotaInForce(row.token_quota, row.org_tokens_per_minute),
   };
 }
 
@@ -45,13 +57,13 @@ const CLIENT_WITH_CREDENTIAL_SQL = `SELECT ${CLIENT_AGENT_COLUMNS},
         c.id AS c_id, c.agent_id AS c_agent_id, c.status AS c_status, c.expires_at AS c_expires_at,
         c.secret_hash AS c_secret_hash, c.previous_secret_hash AS c_previous_secret_hash,
         c.previous_expires_at AS c_previous_expires_at
-   FROM agents a LEFT JOIN credentials c ON c.agent_id = a.id AND c.id = $2
+   FROM agents a JOIN orgs o ON o.id = a.org_id LEFT JOIN credentials c ON c.agent_id = a.id AND c.id = $2
   WHERE a.id = $1 AND a.status = 'active'`;
 
 const TOKEN_STATE_SQL = `SELECT ${CLIENT_AGENT_COLUMNS},
         EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2) AS revoked,
         NOT EXISTS (SELECT 1 FROM signing_keys k WHERE k.kid = $3 AND k.status IN ('next', 'active', 'retired')) AS key_revoked
-   FROM agents a WHERE a.id = $1`;
+   FROM agents a JOIN orgs o ON o.id = a.org_id WHERE a.id = $1`;
 
 export interface TokenSubjectState {
   agentStatus: string;

@@ -1,4 +1,4 @@
-import type { ClientAgent } from '../agents/agent.entity.ts';
+import type { ClientAgent, TokenQuota } from '../agents/agent.entity.ts';
 
 // How an agent appears to oidc-provider: a confidential client that may only use the
 // client_credentials grant. Its secret is checked by our compareClientSecret (provider.ts)
@@ -9,7 +9,7 @@ import type { ClientAgent } from '../agents/agent.entity.ts';
 export const CLIENT_SECRET_PLACEHOLDER = 'verified-by-agent-idp-against-bcrypt-hashes';
 
 /** Our metadata beside the standard fields (see extraClientMetadata in provider.ts). */
-export const AGENT_METADATA = ['org_id', 'agent_scopes', 'agent_audiences', 'access_token_ttl'] as const;
+export const AGENT_METADATA = ['org_id', 'agent_scopes', 'agent_audiences', 'access_token_ttl', 'token_quota'] as const;
 
 export interface AgentClientMetadata {
   client_id: string;
@@ -22,6 +22,7 @@ export interface AgentClientMetadata {
   agent_scopes: string[];
   agent_audiences: string[];
   access_token_ttl: number | null;
+  token_quota: TokenQuota | null;
 }
 
 export function clientMetadataOf(agent: ClientAgent): AgentClientMetadata {
@@ -36,6 +37,7 @@ export function clientMetadataOf(agent: ClientAgent): AgentClientMetadata {
     agent_scopes: agent.scopes,
     agent_audiences: agent.audiences,
     access_token_ttl: agent.accessTokenTtlSeconds,
+    token_quota: agent.tokenQuota,
   };
 }
 
@@ -46,4 +48,5 @@ export interface AgentClient {
   agent_scopes: string[];
   agent_audiences: string[];
   access_token_ttl: number | null;
+  token_quota: TokenQuota | null;
 }

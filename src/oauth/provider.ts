@@ -6,6 +6,8 @@ import type { AuditWriter } from '../audit/audit.writer.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { AuthThrottle } from '../throttling/auth-throttle.ts';
+import type { TokenQuotas } from '../throttling/token-quota.ts';
+import type { TokenCounter } from '../usage/token-counter.ts';
 import { adapterFactory } from './adapter.ts';
 import { AGENT_METADATA } from './clients.ts';
 import type { ClientStore } from './client-store.ts';
@@ -33,13 +35,15 @@ export interface ProviderDeps {
   logger: Logger;
   auditWriter: Pick<AuditWriter, 'write'>;
   throttle: AuthThrottle;
+  quotas: TokenQuotas;
+  counter: Pick<TokenCounter, 'issued'>;
 }
 
 const SECRET_AUTH_METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
 
-export function buildProvider({ config, keyset, clients, credentials, logger, auditWriter, throttle }: ProviderDeps): Provider {
+export function buildProvider({ config, keyset, clients, credentials, logger, auditWriter, throttle, quotas, counter }: ProviderDeps): Provider {
   const cookieKey = createHash('sha256').update(`agent-idp cookies ${keyset.activeKid}`).digest('base64url');
-  const grant = clientCredentialsGrant(config, keyset);
+  const grant = clientCredentialsGrant(config, keyset, quotas);
 
   const provider = new Provider(config.publicUrl, {
     adapter: adapterFactory(clients, throttle),
@@ -112,6 +116,6 @@ export function buildProvider({ config, keyset, clients, credentials, logger, au
   provider.use(noteClientAuth());
   // Outside the token audit: a failure is counted once its event is recorded.
   provider.use(throttleTokenAuth(throttle, logger));
-  provider.use(tokenAudit({ writer: auditWriter, clients, logger, activeKid: keyset.activeKid }));
+  provider.use(tokenAudit({ writer: auditWriter, clients, logger, activeKid: keyset.activeKid, counter }));
   return provider;
 }

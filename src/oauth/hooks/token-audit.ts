@@ -5,6 +5,7 @@ import { clientEvent } from '../../audit/events.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { isUuid } from '../../lib/ids.ts';
 import type { ClientStore } from '../client-store.ts';
+import type { TokenCounter } from '../../usage/token-counter.ts';
 import type { AgentClient } from '../clients.ts';
 import { claimedClientId, clientAuthNotes, type ClientAuthNote } from '../client-auth/note.ts';
 
@@ -18,9 +19,11 @@ export interface TokenAuditDeps {
   logger: Logger;
   /** The key that signs this Provider's tokens. */
   activeKid: string;
+  /** Told of every token issued (usage and quotas). */
+  counter: Pick<TokenCounter, 'issued'>;
 }
 
-async function recordTokenAnswer(ctx: KoaContextWithOIDC, note: ClientAuthNote, { writer, clients, activeKid }: TokenAuditDeps): Promise<void> {
+async function recordTokenAnswer(ctx: KoaContextWithOIDC, note: ClientAuthNote, { writer, clients, activeKid, counter }: TokenAuditDeps): Promise<void> {
   const client = ctx.oidc.client as unknown as AgentClient | undefined;
   const body = ctx.body as Record<string, unknown>;
   const koaCtx = ctx as unknown as Context;
@@ -42,6 +45,7 @@ async function recordTokenAnswer(ctx: KoaContextWithOIDC, note: ClientAuthNote, 
         },
       ),
     );
+    counter.issued(client!.clientId, client!.org_id);
     return;
   }
   const claimed = client?.clientId ?? claimedClientId(ctx);
