@@ -6,6 +6,7 @@ import { CreateSigningKeys1763769600300 } from './1763769600300-CreateSigningKey
 import { CreateRevokedTokens1763769600400 } from './1763769600400-CreateRevokedTokens.ts';
 import { CreateAuditEvents1763769600500 } from './1763769600500-CreateAuditEvents.ts';
 import { CreateStateNotifications1763769600600 } from './1763769600600-CreateStateNotifications.ts';
+import { UnstoreManagementAudience1763769600700 } from './1763769600700-UnstoreManagementAudience.ts';
 
 export const migrations = [
   CreateOrgs1763769600000,
@@ -15,4 +16,5 @@ export const migrations = [
   CreateRevokedTokens1763769600400,
   CreateAuditEvents1763769600500,
   CreateStateNotifications1763769600600,
+  UnstoreManagementAudience1763769600700,
 ];

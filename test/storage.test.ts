@@ -58,7 +58,16 @@ describe('migrations', () => {
             `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'migrations' AND table_name !~ '^audit_events_p' ORDER BY 1`,
           )
         ).map((r: { table_name: string }) => r.table_name);
-      expect(await tables()).toEqual(['agent_idp_instances', 'agents', 'audit_events', 'credentials', 'orgs', 'revoked_tokens', 'signing_keys']);
+      expect(await tables()).toEqual([
+        'agent_idp_instances',
+        'agents',
+        'audit_events',
+        'credentials',
+        'orgs',
+        'removed_management_audiences',
+        'revoked_tokens',
+        'signing_keys',
+      ]);
       for (let i = 0; i < migrations.length; i++) await ds.undoLastMigration({ transaction: 'each' });
       expect(await tables()).toEqual([]);
       expect(await ds.runMigrations()).toHaveLength(migrations.length);
