@@ -6,6 +6,7 @@ import { CreateSigningKeys1763769600300 } from './1763769600300-CreateSigningKey
 import { CreateRevokedTokens1763769600400 } from './1763769600400-CreateRevokedTokens.ts';
 import { CreateAuditEvents1763769600500 } from './1763769600500-CreateAuditEvents.ts';
 import { CreateStateNotifications1763769600600 } from './1763769600600-CreateStateNotifications.ts';
+import { UnstoreManagementAudience1763769600700 } from './1763769600700-UnstoreManagementAudience.ts';
 import { CreateAuthFailures1763769600800 } from './1763769600800-CreateAuthFailures.ts';
 import { AddLimitsAndQuotas1763769600900 } from './1763769600900-AddLimitsAndQuotas.ts';
 import { CreateTokenCounts1763769601000 } from './1763769601000-CreateTokenCounts.ts';
@@ -18,6 +19,7 @@ export const migrations = [
   CreateRevokedTokens1763769600400,
   CreateAuditEvents1763769600500,
   CreateStateNotifications1763769600600,
+  UnstoreManagementAudience1763769600700,
   CreateAuthFailures1763769600800,
   AddLimitsAndQuotas1763769600900,
   CreateTokenCounts1763769601000,

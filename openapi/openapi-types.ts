@@ -97,10 +97,14 @@ export interface paths {
          *     `client_id` and `client_secret` in the form body (`client_secret_post`), never both.
          *
          *     The answer is a JWT access token (RFC 9068, header `typ: at+jwt`) with the claims
-         *     `iss, sub, client_id, aud, scope, jti, iat, exp, org_id`. Requested scopes and the
-         *     `resource` (RFC 8707) are limited to what the agent was registered with. Without
-         *     `resource`, the token's audience is the agent's first registered audience, else
-         *     `DEFAULT_AUDIENCE`. To call the management API, request `resource=<issuer>/api/v1`.
+         *     `iss, sub, client_id, aud, scope, jti, iat, exp, org_id`. Requested scopes are limited
+         *     to the agent's registered scopes. The audiences the agent may ask for with `resource`
+         *     (RFC 8707) are its registered `audiences`, plus the management API's `<issuer>/api/v1`
+         *     when it holds a management scope (`agents:read`, `agents:write`, `audit:read`, `keys:*`,
+         *     `orgs:*`): that one is implied, never registered, and follows the issuer (`PUBLIC_URL`).
+         *     Without `resource`, the token's audience is the agent's first registered audience; with
+         *     none registered, `<issuer>/api/v1` if it holds a management scope, else
+         *     `DEFAULT_AUDIENCE`. Any other `resource` is `invalid_target`.
          *     Suspended and decommissioned agents get `invalid_client`.
          *
          *     ```sh
@@ -821,6 +825,10 @@ export interface components {
             description?: string & components["schemas"]["SafeText"];
             owner?: string & components["schemas"]["SafeText"];
             scopes?: components["schemas"]["ScopeToken"][];
+            /**
+             * @description The resources (RFC 8707) the agent may get tokens for; the first is the default.
+             *     Not `<issuer>/api/v1` (400): the management scopes imply it.
+             */
             audiences?: components["schemas"]["Audience"][];
             metadata?: components["schemas"]["Metadata"];
             accessTokenTtlSeconds?: number;
@@ -832,6 +840,10 @@ export interface components {
             /** @description null clears it. */
             owner?: ((string | components["schemas"]["SafeText"] | null) | null) | components["schemas"]["SafeText"] | null;
             scopes?: components["schemas"]["ScopeToken"][];
+            /**
+             * @description The resources (RFC 8707) the agent may get tokens for; the first is the default.
+             *     Not `<issuer>/api/v1` (400): the management scopes imply it.
+             */
             audiences?: components["schemas"]["Audience"][];
             metadata?: components["schemas"]["Metadata"];
             /** @description null resets it to the service default. */
@@ -913,7 +925,11 @@ export interface components {
             status: "active" | "suspended" | "decommissioned";
             /** @description The scopes the agent may request. */
             scopes: string[];
-            /** @description The resources (RFC 8707) the agent may get tokens for; the first is the default. */
+            /**
+             * @description The resources (RFC 8707) the agent registered, the first being its tokens' default.
+             *     `<issuer>/api/v1` is never listed: an agent with a management scope may get it
+             *     without registering it, and gets it by default when this list is empty.
+             */
             audiences: string[];
             metadata: Record<string, never>;
             /** @description The effective access token lifetime, i.e. the agent's own or else the service default (`ACCESS_TOKEN_TTL_SECONDS`). */
@@ -1589,7 +1605,8 @@ export interface operations {
                     /**
                      * Format: uri
                      * @description RFC 8707 resource indicator: the audience the token is for. One of the agent's
-                     *     registered audiences; only one value per request.
+                     *     registered audiences, or `<issuer>/api/v1` for an agent with a management
+                     *     scope; only one value per request.
                      * @example https://api.example.com
                      */
                     resource?: string;

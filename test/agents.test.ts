@@ -181,7 +181,7 @@ describe('no one grants more than they hold', () => {
   it('an agent with agents:write cannot give itself or others scopes of the management API it lacks', async () => {
     const operator = api(t.url, await operatorToken(t));
     const helper = await operator.post('/api/v1/agents', {
-      body: { name: 'helper', scopes: ['agents:read', 'agents:write'], audiences: [`${t.url}/api/v1`] },
+      body: { name: 'helper', scopes: ['agents:read', 'agents:write'] },
     });
     const secret = (await operator.post(`/api/v1/agents/${helper.body.agentId}/credentials`)).body.clientSecret;
     const helperToken = await managementToken(t, helper.body.agentId, secret);
@@ -201,7 +201,7 @@ describe('no one grants more than they hold', () => {
   it('a scope taken from an agent stops counting in the tokens it already holds', async () => {
     const operator = api(t.url, await operatorToken(t));
     const helper = await operator.post('/api/v1/agents', {
-      body: { name: 'narrowed', scopes: ['agents:read', 'agents:write'], audiences: [`${t.url}/api/v1`] },
+      body: { name: 'narrowed', scopes: ['agents:read', 'agents:write'] },
     });
     const secret = (await operator.post(`/api/v1/agents/${helper.body.agentId}/credentials`)).body.clientSecret;
     const helperToken = await managementToken(t, helper.body.agentId, secret);

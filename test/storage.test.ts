@@ -67,6 +67,7 @@ describe('migrations', () => {
         'credentials',
         'org_token_counts',
         'orgs',
+        'removed_management_audiences',
         'revoked_tokens',
         'signing_keys',
       ]);

@@ -5,7 +5,7 @@ import type { AgentsRepository } from './agents.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { Conflict, NotFound } from '../http/errors.ts';
 import type { Actor } from '../http/actor.ts';
-import { assertGrantableScopes } from '../policies/grants.ts';
+import { assertGrantableScopes, assertRegistrableAudiences } from '../policies/grants.ts';
 import type { PageRequest } from '../db/pagination.ts';
 
 export interface AgentInput {
@@ -26,11 +26,14 @@ export class AgentsService {
   readonly #ds: DataSource;
   readonly #repo: AgentsRepository;
   readonly #credentials: Pick<CredentialsService, 'revokeAllOfAgent'>;
+  /** `<issuer>/api/v1`, which no agent registers (policies/grants.ts). */
+  readonly #managementAudience: string;
 
-  constructor(dataSource: DataSource, repo: AgentsRepository, credentials: Pick<CredentialsService, 'revokeAllOfAgent'>) {
+  constructor(dataSource: DataSource, repo: AgentsRepository, credentials: Pick<CredentialsService, 'revokeAllOfAgent'>, managementAudience: string) {
     this.#ds = dataSource;
     this.#repo = repo;
     this.#credentials = credentials;
+    this.#managementAudience = managementAudience;
   }
 
   /** A new agent row (not stored). */
@@ -56,6 +59,7 @@ export class AgentsService {
 
   async create(actor: Actor, input: AgentInput): Promise<Agent> {
     assertGrantableScopes(input.scopes, actor);
+    assertRegistrableAudiences(input.audiences, this.#managementAudience);
     const agent = AgentsService.build(actor.orgId, input);
     await this.#repo.insert(agent);
     return agent;
@@ -78,6 +82,7 @@ export class AgentsService {
       throw new Conflict('agent_decommissioned', `agent ${agentId} is decommissioned and cannot change`);
     }
     assertGrantableScopes(changes.scopes, actor);
+    assertRegistrableAudiences(changes.audiences, this.#managementAudience);
     const updated: Agent = { ...agent, ...changes, updatedAt: new Date() } as Agent;
     await this.#repo.update(actor.orgId, agentId, {
       name: updated.name,

@@ -9,7 +9,6 @@ import type { CredentialsRepository } from '../credentials/credentials.repositor
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { credentialIdOf, secretDigest } from '../credentials/secrets.ts';
 import { ALL_MANAGEMENT_SCOPES } from '../policies/scopes.ts';
-import { MANAGEMENT_AUDIENCE_PATH } from '../oauth/paths.ts';
 import bcrypt from 'bcrypt';
 
 export const ROOT_ORG_NAME = 'root';
@@ -36,8 +35,8 @@ export async function bootstrap(
   const adminInput = {
     name: 'operator',
     description: 'Operator of the whole service (bootstrap)',
+    // No audience: the scopes imply the management API's, which follows PUBLIC_URL.
     scopes: ALL_MANAGEMENT_SCOPES,
-    audiences: [config.publicUrl + MANAGEMENT_AUDIENCE_PATH],
   };
 
   let rootOrg = await orgs.findRoot();

@@ -25,7 +25,7 @@ import { schedulerEvent } from '../audit/events.ts';
 import { ClientStore } from '../oauth/client-store.ts';
 import { RevocationsRepository } from '../oauth/revocations.repository.ts';
 import { RevocationPurge } from '../oauth/revocation-purge.ts';
-import { MANAGEMENT_AUDIENCE_PATH } from '../oauth/paths.ts';
+import { managementAudience } from '../oauth/paths.ts';
 import { buildProvider } from '../oauth/provider.ts';
 import { ProviderHost } from '../oauth/provider-host.ts';
 import { AccessTokenVerifier } from '../oauth/verifier.ts';
@@ -72,8 +72,8 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
   const credentials = new CredentialsService(repositories.credentials, repositories.agents, new SecretMemory(config.secretMemorySeconds), {
     bcryptCost: config.bcryptCost,
   });
-  const agents = new AgentsService(ds, repositories.agents, credentials);
-  const orgs = new OrgsService(ds, repositories, credentials, config.publicUrl + MANAGEMENT_AUDIENCE_PATH);
+  const agents = new AgentsService(ds, repositories.agents, credentials, managementAudience(config.publicUrl));
+  const orgs = new OrgsService(ds, repositories, credentials);
 
   const auditWriter = new AuditWriter(repositories.audit, logger);
   const audit = new AuditService(repositories.audit, { retentionDays: config.auditRetentionDays });

@@ -19,7 +19,7 @@ import { KID, keysRoutes, publicKeyRoutes } from '../keys/keys.routes.ts';
 import { oauthErrorHandler } from '../oauth/errors.ts';
 import { introspectionEndpoint } from '../oauth/endpoints/introspect.ts';
 import { revocationEndpoint } from '../oauth/endpoints/revoke.ts';
-import { INTROSPECTION_PATH, MANAGEMENT_AUDIENCE_PATH, REVOCATION_PATH } from '../oauth/paths.ts';
+import { INTROSPECTION_PATH, MANAGEMENT_AUDIENCE_PATH, REVOCATION_PATH, managementAudience } from '../oauth/paths.ts';
 import type { AccessTokenVerifier } from '../oauth/verifier.ts';
 import { TokenBuckets, rateLimitPerToken } from '../throttling/rate-limit.ts';
 
@@ -31,7 +31,7 @@ export function managementRouter(c: Container, verifier: AccessTokenVerifier, ro
   const router = new Router<ManagementState>({ prefix: MANAGEMENT_AUDIENCE_PATH });
   router.use(problemHandler(c.logger));
   router.use(recordDenials(c.auditWriter));
-  router.use(authenticate(verifier, c.config.publicUrl + MANAGEMENT_AUDIENCE_PATH, rootOrgId));
+  router.use(authenticate(verifier, managementAudience(c.config.publicUrl), rootOrgId));
   router.use(rateLimitPerToken(new TokenBuckets(c.config.managementRateLimit, c.config.managementRateBurst, c.clock)));
   router.use(jsonBody());
   router.param('kid', (kid, _ctx, next) => {

@@ -23,30 +23,30 @@ export class OrgsService {
   readonly #agents: Pick<AgentsRepository, 'insert'>;
   readonly #credentialRows: Pick<CredentialsRepository, 'insert'>;
   readonly #credentials: Pick<CredentialsService, 'mint'>;
-  readonly #managementAudience: string;
 
   constructor(
     dataSource: DataSource,
     repos: { orgs: OrgsRepository; agents: Pick<AgentsRepository, 'insert'>; credentials: Pick<CredentialsRepository, 'insert'> },
     credentials: Pick<CredentialsService, 'mint'>,
-    managementAudience: string,
   ) {
     this.#ds = dataSource;
     this.#repo = repos.orgs;
     this.#agents = repos.agents;
     this.#credentialRows = repos.credentials;
     this.#credentials = credentials;
-    this.#managementAudience = managementAudience;
   }
 
-  /** A tenant and its first admin agent, who may manage the org's agents and read its audit log. */
+  /**
+   * A tenant and its first admin agent, who may manage the org's agents and read its audit log.
+   * The admin registers no audience: its scopes imply the management API's, under whatever
+   * issuer the service runs as.
+   */
   async create(name: string): Promise<CreatedOrg> {
     const org: Org = { id: randomUUID(), name, isRoot: false, limits: {}, createdAt: new Date() };
     const admin = AgentsService.build(org.id, {
       name: `${name} admin`,
       description: 'First administrator of the org, created with it',
       scopes: ORG_ADMIN_SCOPES,
-      audiences: [this.#managementAudience],
     });
     // bcrypt before the transaction: no connection is held while hashing.
     const { credential, secret } = await this.#credentials.mint(admin, null);

@@ -23,9 +23,40 @@ export function assertGrantableScopes(scopes: string[] | undefined, actor: Pick<
   if (errors.length) throw new ValidationFailed('scopes holds scopes that the caller cannot grant', errors);
 }
 
-/** The audiences an agent's tokens may carry: those it was registered with, else the service's default. */
-export function allowedAudiences(registered: string[], defaultAudience: string): string[] {
-  return registered.length > 0 ? registered : [defaultAudience];
+/** Whether the agent holds a scope of this service's management API. */
+export function holdsManagementScope(scopes: string[]): boolean {
+  return scopes.some((scope) => ALL_MANAGEMENT_SCOPES.includes(scope));
+}
+
+/**
+ * The audiences an agent's tokens may carry, the one a request without `resource` gets first:
+ * its registered audiences in order, then the management API's (`<issuer>/api/v1`) when it holds
+ * a management scope; with neither, DEFAULT_AUDIENCE. The management audience is implied, never
+ * stored, so that it follows the issuer when PUBLIC_URL changes.
+ */
+export function allowedAudiences(agent: { scopes: string[]; audiences: string[] }, managementAudience: string, defaultAudience: string): string[] {
+  const allowed = holdsManagementScope(agent.scopes) ? [...agent.audiences, managementAudience] : agent.audiences;
+  return allowed.length > 0 ? allowed : [defaultAudience];
+}
+
+/**
+ * The management audience is not registered: it is implied by the management scopes. Storing it
+ * would pin today's issuer into the row, and as the first audience it would silently decide the
+ * default of the agent's tokens; so it is refused with the rule rather than dropped.
+ */
+export function assertRegistrableAudiences(audiences: string[] | undefined, managementAudience: string): void {
+  if (!audiences) return;
+  const errors = audiences.flatMap((audience, i) =>
+    audience === managementAudience
+      ? [
+          {
+            field: `/audiences/${i}`,
+            message: `${managementAudience} is implied by the management scopes (agents:read, agents:write, audit:read, keys:*, orgs:*) and is not registered`,
+          },
+        ]
+      : [],
+  );
+  if (errors.length) throw new ValidationFailed('audiences holds the management API, which an agent gets through its management scopes', errors);
 }
 
 /** The first requested scope the agent was not registered with, if any (RFC 6749 §3.3). */

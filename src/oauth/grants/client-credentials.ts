@@ -6,6 +6,7 @@ import type { AgentClient } from '../clients.ts';
 import type { TokenQuotas } from '../../throttling/token-quota.ts';
 import { clientAuthNotes } from '../client-auth/note.ts';
 import { TooManyRequests } from '../hooks/auth-throttle.ts';
+import { managementAudience } from '../paths.ts';
 
 // The client_credentials grant (RFC 6749 §4.4) as agents use it: RFC 9068 JWT access tokens for
 // one audience (RFC 8707 `resource`), with the scopes and audiences the agent was registered
@@ -21,13 +22,15 @@ export function clientCredentialsGrant(
   keyset: Keyset,
   quotas: Pick<TokenQuotas, 'refusal'>,
 ): Pick<Configuration, 'ttl' | 'formats'> & { features: Configuration['features'] } {
-  const audiencesOf = (client: AgentClient) => allowedAudiences(client.agent_audiences, config.defaultAudience);
+  const management = managementAudience(config.publicUrl);
+  const audiencesOf = (client: AgentClient) =>
+    allowedAudiences({ scopes: client.agent_scopes, audiences: client.agent_audiences }, management, config.defaultAudience);
   return {
     features: {
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        // RFC 8707: without `resource`, the agent's first registered audience.
+        // RFC 8707: without `resource`, the first allowed audience (policies/grants.ts).
         defaultResource(ctx) {
           return audiencesOf(agentClient(ctx))[0];
         },
