@@ -344,6 +344,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{orgId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                orgId: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a tenant, with its limits
+         * @description Required scope: `orgs:read` (operators of the root org only).
+         *
+         *     ```sh
+         *     curl -s http://localhost:3000/api/v1/orgs/$ORG_ID -H "Authorization: Bearer $TOKEN"
+         *     ```
+         */
+        get: operations["getOrg"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Rename a tenant or change its limits
+         * @description Changes the given fields; at least one is required. Each limit given is set, `null`
+         *     removes it, and a limit not named stays as it was. Limits apply to what is created
+         *     from then on: lowering one below what the org already holds removes nothing, but the
+         *     next create answers 409 `limit_reached`. Every instance applies the new limits before
+         *     this answers. The root org's limits can be set too (they bind the operators).
+         *
+         *     Required scope: `orgs:write` (operators of the root org only).
+         *
+         *     ```sh
+         *     curl -s -X PATCH http://localhost:3000/api/v1/orgs/$ORG_ID \
+         *       -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+         *       -d '{"limits":{"maxAgents":50,"tokensPerMinutePerAgent":null}}'
+         *     ```
+         */
+        patch: operations["updateOrg"];
+        trace?: never;
+    };
     "/api/v1/agents": {
         parameters: {
             query?: never;
@@ -730,7 +772,7 @@ export interface components {
                 id: string | null;
             };
             /** @enum {string} */
-            action: "org.created" | "agent.created" | "agent.updated" | "agent.suspended" | "agent.reactivated" | "agent.decommissioned" | "credential.created" | "credential.rotated" | "credential.revoked" | "token.issued" | "token.denied" | "token.introspected" | "token.revoked" | "key.created" | "key.rotated" | "key.revoked" | "key.deleted" | "admin.denied" | "audit.retention_purged" | "audit.partitions_created";
+            action: "org.created" | "org.updated" | "agent.created" | "agent.updated" | "agent.suspended" | "agent.reactivated" | "agent.decommissioned" | "credential.created" | "credential.rotated" | "credential.revoked" | "token.issued" | "token.denied" | "token.introspected" | "token.revoked" | "key.created" | "key.rotated" | "key.revoked" | "key.deleted" | "admin.denied" | "audit.retention_purged" | "audit.partitions_created";
             /** @description What was acted on: `agent`, `credential`, `token` (id = jti), `key` (id = kid), `org`, `audit_partition`, ... */
             target: {
                 type: string;
@@ -764,6 +806,28 @@ export interface components {
         Metadata: Record<string, never>;
         CreateOrgRequest: {
             name: components["schemas"]["Name"];
+        };
+        /** @description Each limit given is set; `null` removes it; a limit not named stays as it was. */
+        OrgLimitsChange: {
+            /** @description At most this many agents that are not decommissioned (suspended ones count). */
+            maxAgents?: number | null;
+            /** @description At most this many active, unexpired credentials per agent. */
+            maxActiveCredentialsPerAgent?: number | null;
+            /** @description Tokens per minute at `/token` for an agent whose own `tokenQuota` sets no `perMinute`. */
+            tokensPerMinutePerAgent?: number | null;
+        };
+        UpdateOrgRequest: {
+            name?: components["schemas"]["Name"];
+            limits?: components["schemas"]["OrgLimitsChange"];
+        };
+        /**
+         * @description How many tokens the agent may get at `/token`; past it, 429. A bound not given is none
+         *     of the agent's own (the org's `tokensPerMinutePerAgent` then bounds each minute).
+         *     `perHour` may not be below `perMinute`.
+         */
+        TokenQuota: {
+            perMinute?: number;
+            perHour?: number;
         };
         CreateAgentRequest: {
             name: components["schemas"]["Name"];
@@ -949,11 +1013,21 @@ export interface components {
          *     secret scanners find leaked secrets.
          */
         ClientSecret: string;
+        /** @description What the org may hold and use; a limit not shown is none. */
+        OrgLimits: {
+            /** @description At most this many agents that are not decommissioned. */
+            maxAgents?: number;
+            /** @description At most this many active, unexpired credentials per agent. */
+            maxActiveCredentialsPerAgent?: number;
+            /** @description Tokens per minute at `/token` for an agent whose own `tokenQuota` sets no `perMinute`. */
+            tokensPerMinutePerAgent?: number;
+        };
         /** @description A tenant. */
         Org: {
             /** Format: uuid */
             orgId: string;
             name: string;
+            limits: components["schemas"]["OrgLimits"];
             /** Format: date-time */
             createdAt: string;
         };
@@ -969,6 +1043,7 @@ export interface components {
             /** Format: uuid */
             orgId: string;
             name: string;
+            limits: components["schemas"]["OrgLimits"];
             /** Format: date-time */
             createdAt: string;
             /** @description The org's first admin agent (scopes `agents:read agents:write audit:read`). */
@@ -1403,6 +1478,7 @@ export interface components {
     parameters: {
         /** @description The key id (RFC 7638 thumbprint). */
         Kid: string;
+        OrgId: string;
         /** @description The agent's id (= its client id). */
         AgentId: string;
         CredentialId: string;
@@ -1921,6 +1997,7 @@ export interface operations {
                      * @example {
                      *       "orgId": "28195f0d-44c9-4e91-8394-27fd3d44b9ff",
                      *       "name": "acme",
+                     *       "limits": {},
                      *       "createdAt": "2025-01-15T09:30:00.000Z",
                      *       "admin": {
                      *         "agentId": "5b0c2f1e-7a3d-4e8b-9c6f-0d1e2f3a4b5c",
@@ -1936,6 +2013,80 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             /** @description An org with this name already exists. */
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getOrg: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                orgId: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The org. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Org"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateOrg: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                orgId: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "limits": {
+                 *         "maxAgents": 50,
+                 *         "maxActiveCredentialsPerAgent": 3,
+                 *         "tokensPerMinutePerAgent": null
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["UpdateOrgRequest"];
+            };
+        };
+        responses: {
+            /** @description The org as changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Org"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description Another org already has this name (`org_name_taken`). */
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
