@@ -410,7 +410,9 @@ export interface paths {
          * Register an agent
          * @description Registers an agent (an OAuth client whose client id is its agent id) in the caller's org.
          *     It has no secret yet: create one with `POST /api/v1/agents/{agentId}/credentials`.
-         *     An agent can be granted only scopes that its org may hand out.
+         *     An agent can be granted only scopes that its org may hand out. Past the org's
+         *     `maxAgents` (agents that are not decommissioned, suspended ones included) it is 409
+         *     `limit_reached`.
          *
          *     Required scope: `agents:write`.
          *
@@ -506,7 +508,9 @@ export interface paths {
         /**
          * Create a client secret
          * @description Adds a new secret to the agent; its other secrets keep working, so a secret can be
-         *     replaced without downtime. The `clientSecret` is shown only in this answer.
+         *     replaced without downtime. The `clientSecret` is shown only in this answer. Past the
+         *     org's `maxActiveCredentialsPerAgent` (the agent's active, unexpired credentials; a
+         *     rotation adds none) it is 409 `limit_reached`.
          *
          *     Required scope: `agents:write`.
          *
@@ -1069,6 +1073,11 @@ export interface components {
             code: string;
             /** @description Identifies the request in the logs and the audit trail. */
             requestId: string;
+            /**
+             * @description For a 409 `limit_reached`, the org limit that was reached.
+             * @enum {string}
+             */
+            limit?: "maxAgents" | "maxActiveCredentialsPerAgent";
             /** @description For a 400, each invalid field. */
             errors?: {
                 /** @description JSON pointer to the field in the body or query, e.g. `/name`. */
@@ -1416,6 +1425,26 @@ export interface components {
                  *       "detail": "The agent is decommissioned.",
                  *       "code": "conflict",
                  *       "requestId": "e0d1e0d3-ba11-44cb-b9ff-bc2af7483904"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description A count limit of the org (`GET /api/v1/orgs/{orgId}` shows them) is reached; `limit` names it. Nothing was created. */
+        LimitReached: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://agent-idp.dev/problems/limit-reached",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "the org's limit maxAgents (2) is reached: there are 2 agents that are not decommissioned in the org",
+                 *       "code": "limit_reached",
+                 *       "requestId": "e0d1e0d3-ba11-44cb-b9ff-bc2af7483904",
+                 *       "limit": "maxAgents"
                  *     }
                  */
                 "application/problem+json": components["schemas"]["Problem"];
@@ -2170,6 +2199,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            /** @description The org holds `maxAgents` agents that are not decommissioned (`limit_reached`, `limit: maxAgents`); nothing was created. */
+            409: components["responses"]["LimitReached"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -2364,7 +2395,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            /** @description The agent is decommissioned. */
+            /** @description The agent is decommissioned (`agent_decommissioned`), or holds `maxActiveCredentialsPerAgent` active credentials (`limit_reached`, `limit: maxActiveCredentialsPerAgent`); nothing was created. */
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];

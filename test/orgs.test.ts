@@ -153,4 +153,16 @@ describe('PATCH /api/v1/orgs/{orgId}', () => {
     expect((await readOnly.patch(`/api/v1/orgs/${created.orgId}`, { body: { limits: { maxAgents: 1 } } })).status).toBe(403);
     expect(await storedLimits(created.orgId)).toEqual(before);
   });
+
+  it("sets the root org's limits too, which bind the operators' own agents", async () => {
+    const operator = api(t.url, await operatorToken(t));
+    const root = (await operator.get('/api/v1/orgs?limit=100')).body.data.find((o: { name: string }) => o.name === 'root');
+    const [{ n }] = await t.idp.database.dataSource.query(`SELECT count(*)::int AS n FROM agents WHERE org_id = $1 AND status <> 'decommissioned'`, [root.orgId]);
+    const set = await operator.patch(`/api/v1/orgs/${root.orgId}`, { body: { limits: { maxAgents: n } } });
+    expect(set.status).toBe(200);
+    const refused = await operator.post('/api/v1/agents', { body: { name: 'one-too-many' } });
+    expect({ status: refused.status, code: refused.body.code, limit: refused.body.limit }).toEqual({ status: 409, code: 'limit_reached', limit: 'maxAgents' });
+    await operator.patch(`/api/v1/orgs/${root.orgId}`, { body: { limits: { maxAgents: null } } });
+    expect((await operator.post('/api/v1/agents', { body: { name: 'room-again' } })).status).toBe(201);
+  });
 });

@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Agent, AgentStatus } from './agent.entity.ts';
 import type { AgentsRepository } from './agents.repository.ts';
+import type { OrgsRepository } from '../orgs/orgs.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { Conflict, NotFound } from '../http/errors.ts';
 import type { Actor } from '../http/actor.ts';
 import { assertGrantableScopes } from '../policies/grants.ts';
+import { assertBelowLimit } from '../policies/limits.ts';
 import type { PageRequest } from '../db/pagination.ts';
 
 export interface AgentInput {
@@ -26,11 +28,18 @@ export class AgentsService {
   readonly #ds: DataSource;
   readonly #repo: AgentsRepository;
   readonly #credentials: Pick<CredentialsService, 'revokeAllOfAgent'>;
+  readonly #orgs: Pick<OrgsRepository, 'lockById'>;
 
-  constructor(dataSource: DataSource, repo: AgentsRepository, credentials: Pick<CredentialsService, 'revokeAllOfAgent'>) {
+  constructor(
+    dataSource: DataSource,
+    repo: AgentsRepository,
+    credentials: Pick<CredentialsService, 'revokeAllOfAgent'>,
+    orgs: Pick<OrgsRepository, 'lockById'>,
+  ) {
     this.#ds = dataSource;
     this.#repo = repo;
     this.#credentials = credentials;
+    this.#orgs = orgs;
   }
 
   /** A new agent row (not stored). */
@@ -57,7 +66,12 @@ export class AgentsService {
   async create(actor: Actor, input: AgentInput): Promise<Agent> {
     assertGrantableScopes(input.scopes, actor);
     const agent = AgentsService.build(actor.orgId, input);
-    await this.#repo.insert(agent);
+    // Count and insert under the org's row lock: concurrent creates cannot both take the last place.
+    await this.#ds.transaction(async (manager) => {
+      const org = await this.#orgs.lockById(actor.orgId, manager);
+      assertBelowLimit(org?.limits ?? {}, 'maxAgents', await this.#repo.countLive(actor.orgId, manager));
+      await this.#repo.insert(agent, manager);
+    });
     return agent;
   }
 
@@ -110,3 +124,4 @@ export class AgentsService {
     });
   }
 }
+

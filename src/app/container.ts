@@ -57,10 +57,8 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
 
   const keyRing = new KeyRing(repositories.keys, masterKey, notify, logger);
   const keys = new KeysService(ds, repositories.keys, masterKey, config, logger, keyRing);
-  const credentials = new CredentialsService(repositories.credentials, repositories.agents, new SecretMemory(config.secretMemorySeconds), {
-    bcryptCost: config.bcryptCost,
-  });
-  const agents = new AgentsService(ds, repositories.agents, credentials);
+  const credentials = new CredentialsService(ds, repositories, new SecretMemory(config.secretMemorySeconds), { bcryptCost: config.bcryptCost });
+  const agents = new AgentsService(ds, repositories.agents, credentials, repositories.orgs);
   const orgs = new OrgsService(ds, repositories, credentials, config.publicUrl + MANAGEMENT_AUDIENCE_PATH);
 
   const auditWriter = new AuditWriter(repositories.audit, logger);
