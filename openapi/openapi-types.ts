@@ -466,8 +466,9 @@ export interface paths {
         head?: never;
         /**
          * Update, suspend or reactivate an agent
-         * @description Changes the given fields; at least one is required. `null` clears `description` and
-         *     `owner`, and resets `accessTokenTtlSeconds` to the service default.
+         * @description Changes the given fields; at least one is required. `null` clears `description`,
+         *     `owner` and `tokenQuota`, and resets `accessTokenTtlSeconds` to the service default. A
+         *     `tokenQuota` given replaces the agent's whole quota.
          *     `status: suspended` stops the agent from getting tokens and makes its tokens introspect
          *     inactive; `status: active` reactivates it. A decommissioned agent cannot be changed (409).
          *
@@ -841,6 +842,7 @@ export interface components {
             audiences?: components["schemas"]["Audience"][];
             metadata?: components["schemas"]["Metadata"];
             accessTokenTtlSeconds?: number;
+            tokenQuota?: components["schemas"]["TokenQuota"];
         };
         UpdateAgentRequest: {
             name?: components["schemas"]["Name"];
@@ -853,6 +855,8 @@ export interface components {
             metadata?: components["schemas"]["Metadata"];
             /** @description null resets it to the service default. */
             accessTokenTtlSeconds?: number | null;
+            /** @description Replaces the whole quota; null clears it. */
+            tokenQuota?: components["schemas"]["TokenQuota"] | null;
             /** @enum {string} */
             status?: "active" | "suspended";
         };
@@ -909,6 +913,10 @@ export interface components {
          *         "team": "payments"
          *       },
          *       "accessTokenTtlSeconds": 900,
+         *       "tokenQuota": {
+         *         "perMinute": 10,
+         *         "perHour": 300
+         *       },
          *       "createdAt": "2025-01-15T09:30:00.000Z",
          *       "updatedAt": "2025-01-15T09:30:00.000Z"
          *     }
@@ -935,6 +943,8 @@ export interface components {
             metadata: Record<string, never>;
             /** @description The effective access token lifetime, i.e. the agent's own or else the service default (`ACCESS_TOKEN_TTL_SECONDS`). */
             accessTokenTtlSeconds: number;
+            /** @description The agent's own token quota; null when it has none. */
+            tokenQuota: components["schemas"]["TokenQuota"] | null;
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -2180,7 +2190,11 @@ export interface operations {
                  *       "metadata": {
                  *         "team": "payments"
                  *       },
-                 *       "accessTokenTtlSeconds": 900
+                 *       "accessTokenTtlSeconds": 900,
+                 *       "tokenQuota": {
+                 *         "perMinute": 10,
+                 *         "perHour": 300
+                 *       }
                  *     }
                  */
                 "application/json": components["schemas"]["CreateAgentRequest"];

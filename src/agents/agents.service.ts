@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import type { Agent, AgentStatus } from './agent.entity.ts';
+import type { Agent, AgentStatus, TokenQuota } from './agent.entity.ts';
 import type { AgentsRepository } from './agents.repository.ts';
 import type { OrgsRepository } from '../orgs/orgs.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
-import { Conflict, NotFound } from '../http/errors.ts';
+import { Conflict, NotFound, ValidationFailed } from '../http/errors.ts';
 import type { Actor } from '../http/actor.ts';
 import { assertGrantableScopes } from '../policies/grants.ts';
 import { assertBelowLimit } from '../policies/limits.ts';
@@ -18,6 +18,7 @@ export interface AgentInput {
   audiences?: string[];
   metadata?: Record<string, unknown>;
   accessTokenTtlSeconds?: number | null;
+  tokenQuota?: TokenQuota | null;
 }
 
 export interface AgentChanges extends Partial<AgentInput> {
@@ -56,7 +57,7 @@ export class AgentsService {
       audiences: input.audiences ?? [],
       metadata: input.metadata ?? {},
       accessTokenTtlSeconds: input.accessTokenTtlSeconds ?? null,
-      tokenQuota: null,
+      tokenQuota: input.tokenQuota ?? null,
       createdAt: now,
       updatedAt: now,
       decommissionedAt: null,
@@ -65,6 +66,7 @@ export class AgentsService {
 
   async create(actor: Actor, input: AgentInput): Promise<Agent> {
     assertGrantableScopes(input.scopes, actor);
+    assertConsistentQuota(input.tokenQuota);
     const agent = AgentsService.build(actor.orgId, input);
     // Count and insert under the org's row lock: concurrent creates cannot both take the last place.
     await this.#ds.transaction(async (manager) => {
@@ -92,6 +94,7 @@ export class AgentsService {
       throw new Conflict('agent_decommissioned', `agent ${agentId} is decommissioned and cannot change`);
     }
     assertGrantableScopes(changes.scopes, actor);
+    assertConsistentQuota(changes.tokenQuota);
     const updated: Agent = { ...agent, ...changes, updatedAt: new Date() } as Agent;
     await this.#repo.update(actor.orgId, agentId, {
       name: updated.name,
@@ -102,6 +105,7 @@ export class AgentsService {
       audiences: updated.audiences,
       metadata: updated.metadata,
       accessTokenTtlSeconds: updated.accessTokenTtlSeconds,
+      tokenQuota: updated.tokenQuota,
       updatedAt: updated.updatedAt,
     });
     const fields = Object.keys(changes).filter((f) => f !== 'status');
@@ -125,3 +129,14 @@ export class AgentsService {
   }
 }
 
+/**
+ * An hourly bound below the per-minute one makes the per-minute bound meaningless: almost surely
+ * a mistake (the two swapped, or a unit confused), so it is refused rather than stored.
+ */
+function assertConsistentQuota(quota: TokenQuota | null | undefined): void {
+  if (quota?.perMinute !== undefined && quota.perHour !== undefined && quota.perHour < quota.perMinute) {
+    throw new ValidationFailed('tokenQuota.perHour is below tokenQuota.perMinute', [
+      { field: '/tokenQuota/perHour', message: `must be at least perMinute (${quota.perMinute})` },
+    ]);
+  }
+}
