@@ -213,7 +213,8 @@ describe('no one grants more than they hold', () => {
 });
 
 describe('tokenQuota', () => {
-  const storedQuota = async (agentId: string) => (await t.idp.database.dataSource.query('SELECT token_quota FROM agents WHERE id = $1', [agentId]))[0].token_quota;
+  const storedQuota = async (agentId: string) =>
+    (await t.idp.database.dataSource.query('SELECT token_quota FROM agents WHERE id = $1', [agentId]))[0].token_quota;
 
   it('is stored and shown; null when unset; PATCH replaces it whole, and null clears it', async () => {
     const client = api(t.url, org.token);

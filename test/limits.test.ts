@@ -59,14 +59,18 @@ describe('maxAgents', () => {
     expect((await api(t.url, org.token).get('/api/v1/agents')).body.total).toBe(3);
   });
 
-  itOnPostgres('holds under concurrent creates: 5 at once with room for 2 create exactly 2', 'one connection runs one transaction at a time: no race', async () => {
-    const org = await limitedOrg({ maxAgents: 3 });
-    const client = api(t.url, org.token);
-    const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => client.post('/api/v1/agents', { body: { name: `racer-${i}` } })));
-    expect(answers.map((r) => r.status).sort()).toEqual([201, 201, 409, 409, 409]);
-    for (const r of answers.filter((a) => a.status === 409)) expectLimitReached(r, 'maxAgents');
-    expect(await agentsOf(org.orgId)).toBe(3);
-  });
+  itOnPostgres(
+    'holds under concurrent creates: 5 at once with room for 2 create exactly 2',
+    'one connection runs one transaction at a time: no race',
+    async () => {
+      const org = await limitedOrg({ maxAgents: 3 });
+      const client = api(t.url, org.token);
+      const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => client.post('/api/v1/agents', { body: { name: `racer-${i}` } })));
+      expect(answers.map((r) => r.status).sort()).toEqual([201, 201, 409, 409, 409]);
+      for (const r of answers.filter((a) => a.status === 409)) expectLimitReached(r, 'maxAgents');
+      expect(await agentsOf(org.orgId)).toBe(3);
+    },
+  );
 });
 
 describe('maxActiveCredentialsPerAgent', () => {
@@ -98,14 +102,18 @@ describe('maxActiveCredentialsPerAgent', () => {
     expect(await eventsOf(org.orgId, 'credential.created')).toBe(6);
   });
 
-  itOnPostgres('holds under concurrent creates: 5 at once with room for 2 create exactly 2', 'one connection runs one transaction at a time: no race', async () => {
-    const org = await limitedOrg({ maxActiveCredentialsPerAgent: 3 });
-    const a = await agentWithSecret(t, org.token);
-    const client = api(t.url, org.token);
-    const answers = await Promise.all(Array.from({ length: 5 }, () => client.post(`/api/v1/agents/${a.clientId}/credentials`)));
-    expect(answers.map((r) => r.status).sort()).toEqual([201, 201, 409, 409, 409]);
-    expect(await credentialsOf(a.clientId)).toBe(3);
-  });
+  itOnPostgres(
+    'holds under concurrent creates: 5 at once with room for 2 create exactly 2',
+    'one connection runs one transaction at a time: no race',
+    async () => {
+      const org = await limitedOrg({ maxActiveCredentialsPerAgent: 3 });
+      const a = await agentWithSecret(t, org.token);
+      const client = api(t.url, org.token);
+      const answers = await Promise.all(Array.from({ length: 5 }, () => client.post(`/api/v1/agents/${a.clientId}/credentials`)));
+      expect(answers.map((r) => r.status).sort()).toEqual([201, 201, 409, 409, 409]);
+      expect(await credentialsOf(a.clientId)).toBe(3);
+    },
+  );
 });
 
 describe('no limits', () => {

@@ -157,7 +157,9 @@ describe('PATCH /api/v1/orgs/{orgId}', () => {
   it("sets the root org's limits too, which bind the operators' own agents", async () => {
     const operator = api(t.url, await operatorToken(t));
     const root = (await operator.get('/api/v1/orgs?limit=100')).body.data.find((o: { name: string }) => o.name === 'root');
-    const [{ n }] = await t.idp.database.dataSource.query(`SELECT count(*)::int AS n FROM agents WHERE org_id = $1 AND status <> 'decommissioned'`, [root.orgId]);
+    const [{ n }] = await t.idp.database.dataSource.query(`SELECT count(*)::int AS n FROM agents WHERE org_id = $1 AND status <> 'decommissioned'`, [
+      root.orgId,
+    ]);
     const set = await operator.patch(`/api/v1/orgs/${root.orgId}`, { body: { limits: { maxAgents: n } } });
     expect(set.status).toBe(200);
     const refused = await operator.post('/api/v1/agents', { body: { name: 'one-too-many' } });

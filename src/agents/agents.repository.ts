@@ -29,7 +29,11 @@ export class AgentsRepository {
 
   /** The agent, its row locked until the transaction of `manager` ends (see OrgsRepository.lockById). */
   async lockInOrg(orgId: string, id: string, manager: EntityManager): Promise<Agent | null> {
-    return this.#repo(manager).createQueryBuilder('agent').where('agent.org_id = :orgId AND agent.id = :id', { orgId, id }).setLock('for_no_key_update').getOne();
+    return this.#repo(manager)
+      .createQueryBuilder('agent')
+      .where('agent.org_id = :orgId AND agent.id = :id', { orgId, id })
+      .setLock('for_no_key_update')
+      .getOne();
   }
 
   /** What the org's maxAgents counts: its agents that are not decommissioned (suspended ones count). */
