@@ -53,7 +53,7 @@ async function handle(request: ServerRequest): Promise<void> {
     case 'seed': {
       const started = performance.now();
       const { repositories } = idp.container;
-      const credentials = new CredentialsService(repositories.credentials, repositories.agents, new SecretMemory(0), { bcryptCost: request.bcryptCost });
+      const credentials = new CredentialsService(dataSource, repositories, new SecretMemory(0), { bcryptCost: request.bcryptCost });
       const agents: { clientId: string; clientSecret: string }[] = [];
       const batch = 500;
       for (let done = 0; done < request.count; done += batch) {

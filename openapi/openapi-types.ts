@@ -348,6 +348,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{orgId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                orgId: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a tenant, with its limits
+         * @description Required scope: `orgs:read` (operators of the root org only).
+         *
+         *     ```sh
+         *     curl -s http://localhost:3000/api/v1/orgs/$ORG_ID -H "Authorization: Bearer $TOKEN"
+         *     ```
+         */
+        get: operations["getOrg"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Rename a tenant or change its limits
+         * @description Changes the given fields; at least one is required. Each limit given is set, `null`
+         *     removes it, and a limit not named stays as it was. Limits apply to what is created
+         *     from then on: lowering one below what the org already holds removes nothing, but the
+         *     next create answers 409 `limit_reached`. Every instance applies the new limits before
+         *     this answers. The root org's limits can be set too (they bind the operators).
+         *
+         *     Required scope: `orgs:write` (operators of the root org only).
+         *
+         *     ```sh
+         *     curl -s -X PATCH http://localhost:3000/api/v1/orgs/$ORG_ID \
+         *       -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+         *       -d '{"limits":{"maxAgents":50,"tokensPerMinutePerAgent":null}}'
+         *     ```
+         */
+        patch: operations["updateOrg"];
+        trace?: never;
+    };
     "/api/v1/agents": {
         parameters: {
             query?: never;
@@ -372,7 +414,9 @@ export interface paths {
          * Register an agent
          * @description Registers an agent (an OAuth client whose client id is its agent id) in the caller's org.
          *     It has no secret yet: create one with `POST /api/v1/agents/{agentId}/credentials`.
-         *     An agent can be granted only scopes that its org may hand out.
+         *     An agent can be granted only scopes that its org may hand out. Past the org's
+         *     `maxAgents` (agents that are not decommissioned, suspended ones included) it is 409
+         *     `limit_reached`.
          *
          *     Required scope: `agents:write`.
          *
@@ -426,8 +470,9 @@ export interface paths {
         head?: never;
         /**
          * Update, suspend or reactivate an agent
-         * @description Changes the given fields; at least one is required. `null` clears `description` and
-         *     `owner`, and resets `accessTokenTtlSeconds` to the service default.
+         * @description Changes the given fields; at least one is required. `null` clears `description`,
+         *     `owner` and `tokenQuota`, and resets `accessTokenTtlSeconds` to the service default. A
+         *     `tokenQuota` given replaces the agent's whole quota.
          *     `status: suspended` stops the agent from getting tokens and makes its tokens introspect
          *     inactive; `status: active` reactivates it. A decommissioned agent cannot be changed (409).
          *
@@ -468,7 +513,9 @@ export interface paths {
         /**
          * Create a client secret
          * @description Adds a new secret to the agent; its other secrets keep working, so a secret can be
-         *     replaced without downtime. The `clientSecret` is shown only in this answer.
+         *     replaced without downtime. The `clientSecret` is shown only in this answer. Past the
+         *     org's `maxActiveCredentialsPerAgent` (the agent's active, unexpired credentials; a
+         *     rotation adds none) it is 409 `limit_reached`.
          *
          *     Required scope: `agents:write`.
          *
@@ -785,7 +832,7 @@ export interface components {
                 id: string | null;
             };
             /** @enum {string} */
-            action: "org.created" | "agent.created" | "agent.updated" | "agent.suspended" | "agent.reactivated" | "agent.decommissioned" | "credential.created" | "credential.rotated" | "credential.revoked" | "token.issued" | "token.denied" | "token.introspected" | "token.revoked" | "key.created" | "key.rotated" | "key.revoked" | "key.deleted" | "admin.denied" | "auth.throttled" | "audit.retention_purged" | "audit.partitions_created";
+            action: "org.created" | "org.updated" | "agent.created" | "agent.updated" | "agent.suspended" | "agent.reactivated" | "agent.decommissioned" | "credential.created" | "credential.rotated" | "credential.revoked" | "token.issued" | "token.denied" | "token.introspected" | "token.revoked" | "key.created" | "key.rotated" | "key.revoked" | "key.deleted" | "admin.denied" | "auth.throttled" | "audit.retention_purged" | "audit.partitions_created";
             /** @description What was acted on: `agent`, `credential`, `token` (id = jti), `key` (id = kid), `org`, `audit_partition`, ... */
             target: {
                 type: string;
@@ -820,6 +867,28 @@ export interface components {
         CreateOrgRequest: {
             name: components["schemas"]["Name"];
         };
+        /** @description Each limit given is set; `null` removes it; a limit not named stays as it was. */
+        OrgLimitsChange: {
+            /** @description At most this many agents that are not decommissioned (suspended ones count). */
+            maxAgents?: number | null;
+            /** @description At most this many active, unexpired credentials per agent. */
+            maxActiveCredentialsPerAgent?: number | null;
+            /** @description Tokens per minute at `/token` for an agent whose own `tokenQuota` sets no `perMinute`. */
+            tokensPerMinutePerAgent?: number | null;
+        };
+        UpdateOrgRequest: {
+            name?: components["schemas"]["Name"];
+            limits?: components["schemas"]["OrgLimitsChange"];
+        };
+        /**
+         * @description How many tokens the agent may get at `/token`; past it, 429. A bound not given is none
+         *     of the agent's own (the org's `tokensPerMinutePerAgent` then bounds each minute).
+         *     `perHour` may not be below `perMinute`.
+         */
+        TokenQuota: {
+            perMinute?: number;
+            perHour?: number;
+        };
         CreateAgentRequest: {
             name: components["schemas"]["Name"];
             description?: string & components["schemas"]["SafeText"];
@@ -832,6 +901,7 @@ export interface components {
             audiences?: components["schemas"]["Audience"][];
             metadata?: components["schemas"]["Metadata"];
             accessTokenTtlSeconds?: number;
+            tokenQuota?: components["schemas"]["TokenQuota"];
         };
         UpdateAgentRequest: {
             name?: components["schemas"]["Name"];
@@ -848,6 +918,8 @@ export interface components {
             metadata?: components["schemas"]["Metadata"];
             /** @description null resets it to the service default. */
             accessTokenTtlSeconds?: number | null;
+            /** @description Replaces the whole quota; null clears it. */
+            tokenQuota?: components["schemas"]["TokenQuota"] | null;
             /** @enum {string} */
             status?: "active" | "suspended";
         };
@@ -904,6 +976,10 @@ export interface components {
          *         "team": "payments"
          *       },
          *       "accessTokenTtlSeconds": 900,
+         *       "tokenQuota": {
+         *         "perMinute": 10,
+         *         "perHour": 300
+         *       },
          *       "createdAt": "2025-01-15T09:30:00.000Z",
          *       "updatedAt": "2025-01-15T09:30:00.000Z"
          *     }
@@ -934,6 +1010,8 @@ export interface components {
             metadata: Record<string, never>;
             /** @description The effective access token lifetime, i.e. the agent's own or else the service default (`ACCESS_TOKEN_TTL_SECONDS`). */
             accessTokenTtlSeconds: number;
+            /** @description The agent's own token quota; null when it has none. */
+            tokenQuota: components["schemas"]["TokenQuota"] | null;
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -1016,11 +1094,21 @@ export interface components {
          *     secret scanners find leaked secrets.
          */
         ClientSecret: string;
+        /** @description What the org may hold and use; a limit not shown is none. */
+        OrgLimits: {
+            /** @description At most this many agents that are not decommissioned. */
+            maxAgents?: number;
+            /** @description At most this many active, unexpired credentials per agent. */
+            maxActiveCredentialsPerAgent?: number;
+            /** @description Tokens per minute at `/token` for an agent whose own `tokenQuota` sets no `perMinute`. */
+            tokensPerMinutePerAgent?: number;
+        };
         /** @description A tenant. */
         Org: {
             /** Format: uuid */
             orgId: string;
             name: string;
+            limits: components["schemas"]["OrgLimits"];
             /** Format: date-time */
             createdAt: string;
         };
@@ -1036,6 +1124,7 @@ export interface components {
             /** Format: uuid */
             orgId: string;
             name: string;
+            limits: components["schemas"]["OrgLimits"];
             /** Format: date-time */
             createdAt: string;
             /** @description The org's first admin agent (scopes `agents:read agents:write audit:read`). */
@@ -1061,6 +1150,11 @@ export interface components {
             code: string;
             /** @description Identifies the request in the logs and the audit trail. */
             requestId: string;
+            /**
+             * @description For a 409 `limit_reached`, the org limit that was reached.
+             * @enum {string}
+             */
+            limit?: "maxAgents" | "maxActiveCredentialsPerAgent";
             /** @description For a 400, each invalid field. */
             errors?: {
                 /** @description JSON pointer to the field in the body or query, e.g. `/name`. */
@@ -1414,6 +1508,26 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description A count limit of the org (`GET /api/v1/orgs/{orgId}` shows them) is reached; `limit` names it. Nothing was created. */
+        LimitReached: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://agent-idp.dev/problems/limit-reached",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "the org's limit maxAgents (2) is reached: there are 2 agents that are not decommissioned in the org",
+                 *       "code": "limit_reached",
+                 *       "requestId": "e0d1e0d3-ba11-44cb-b9ff-bc2af7483904",
+                 *       "limit": "maxAgents"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The request body is too large. */
         PayloadTooLarge: {
             headers: {
@@ -1468,6 +1582,16 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /**
+                 * @example {
+                 *       "type": "https://agent-idp.dev/problems/rate-limited",
+                 *       "title": "Too Many Requests",
+                 *       "status": 429,
+                 *       "detail": "too many requests with this token; retry after 1 second",
+                 *       "code": "rate_limited",
+                 *       "requestId": "e0d1e0d3-ba11-44cb-b9ff-bc2af7483904"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -1486,6 +1610,7 @@ export interface components {
     parameters: {
         /** @description The key id (RFC 7638 thumbprint). */
         Kid: string;
+        OrgId: string;
         /** @description The agent's id (= its client id). */
         AgentId: string;
         CredentialId: string;
@@ -1773,6 +1898,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1804,6 +1930,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1830,6 +1957,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1855,6 +1983,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1912,6 +2041,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1939,6 +2069,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2002,6 +2133,7 @@ export interface operations {
                      * @example {
                      *       "orgId": "28195f0d-44c9-4e91-8394-27fd3d44b9ff",
                      *       "name": "acme",
+                     *       "limits": {},
                      *       "createdAt": "2025-01-15T09:30:00.000Z",
                      *       "admin": {
                      *         "agentId": "5b0c2f1e-7a3d-4e8b-9c6f-0d1e2f3a4b5c",
@@ -2017,6 +2149,80 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             /** @description An org with this name already exists. */
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getOrg: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                orgId: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The org. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Org"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateOrg: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                orgId: components["parameters"]["OrgId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "limits": {
+                 *         "maxAgents": 50,
+                 *         "maxActiveCredentialsPerAgent": 3,
+                 *         "tokensPerMinutePerAgent": null
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["UpdateOrgRequest"];
+            };
+        };
+        responses: {
+            /** @description The org as changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Org"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description Another org already has this name (`org_name_taken`). */
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2081,7 +2287,11 @@ export interface operations {
                  *       "metadata": {
                  *         "team": "payments"
                  *       },
-                 *       "accessTokenTtlSeconds": 900
+                 *       "accessTokenTtlSeconds": 900,
+                 *       "tokenQuota": {
+                 *         "perMinute": 10,
+                 *         "perHour": 300
+                 *       }
                  *     }
                  */
                 "application/json": components["schemas"]["CreateAgentRequest"];
@@ -2100,6 +2310,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            /** @description The org holds `maxAgents` agents that are not decommissioned (`limit_reached`, `limit: maxAgents`); nothing was created. */
+            409: components["responses"]["LimitReached"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -2294,7 +2506,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            /** @description The agent is decommissioned. */
+            /** @description The agent is decommissioned (`agent_decommissioned`), or holds `maxActiveCredentialsPerAgent` active credentials (`limit_reached`, `limit: maxActiveCredentialsPerAgent`); nothing was created. */
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];

@@ -211,3 +211,56 @@ describe('no one grants more than they hold', () => {
     expect((await api(t.url, helperToken).get('/api/v1/agents')).status).toBe(200);
   });
 });
+
+describe('tokenQuota', () => {
+  const storedQuota = async (agentId: string) =>
+    (await t.idp.database.dataSource.query('SELECT token_quota FROM agents WHERE id = $1', [agentId]))[0].token_quota;
+
+  it('is stored and shown; null when unset; PATCH replaces it whole, and null clears it', async () => {
+    const client = api(t.url, org.token);
+    expect((await createAgent(t, org.token)).tokenQuota).toBeNull();
+    const created = await client.post('/api/v1/agents', { body: { name: 'metered', tokenQuota: { perMinute: 10, perHour: 300 } } });
+    expect(created.status).toBe(201);
+    expect(created.body.tokenQuota).toEqual({ perMinute: 10, perHour: 300 });
+    const id = created.body.agentId;
+    expect(await storedQuota(id)).toEqual({ perMinute: 10, perHour: 300 });
+    expect((await client.get(`/api/v1/agents/${id}`)).body.tokenQuota).toEqual({ perMinute: 10, perHour: 300 });
+
+    const replaced = await client.patch(`/api/v1/agents/${id}`, { body: { tokenQuota: { perHour: 50 } } });
+    expect(replaced.body.tokenQuota).toEqual({ perHour: 50 });
+    expect(await storedQuota(id)).toEqual({ perHour: 50 });
+    const events = await client.get(`/api/v1/audit?agentId=${id}&action=agent.updated`);
+    expect(events.body.data[0].details).toEqual({ fields: ['tokenQuota'] });
+
+    const cleared = await client.patch(`/api/v1/agents/${id}`, { body: { tokenQuota: null } });
+    expect(cleared.body.tokenQuota).toBeNull();
+    expect(await storedQuota(id)).toBeNull();
+  });
+
+  it('names each invalid field and stores nothing; an hourly bound below the per-minute one is refused', async () => {
+    const client = api(t.url, org.token);
+    const agent = await createAgent(t, org.token, { tokenQuota: { perMinute: 5 } });
+    const count = async () => Number((await t.idp.database.dataSource.query('SELECT count(*) AS n FROM agents'))[0].n);
+    const before = await count();
+    const cases: [unknown, string][] = [
+      [{}, '/tokenQuota'],
+      [{ perMinute: 0 }, '/tokenQuota/perMinute'],
+      [{ perMinute: 1_000_001 }, '/tokenQuota/perMinute'],
+      [{ perHour: 2.5 }, '/tokenQuota/perHour'],
+      [{ perMinute: '10' }, '/tokenQuota/perMinute'],
+      [{ perDay: 100 }, '/tokenQuota/perDay'],
+      [{ perMinute: 10, perHour: 9 }, '/tokenQuota/perHour'],
+      ['lots', '/tokenQuota'],
+    ];
+    for (const [tokenQuota, field] of cases) {
+      const create = await client.post('/api/v1/agents', { body: { name: 'bad-quota', tokenQuota } });
+      const patch = await client.patch(`/api/v1/agents/${agent.agentId}`, { body: { tokenQuota } });
+      for (const res of [create, patch]) {
+        expect({ tokenQuota, status: res.status, code: res.body.code }).toEqual({ tokenQuota, status: 400, code: 'validation_failed' });
+        expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
+      }
+    }
+    expect(await count()).toBe(before);
+    expect(await storedQuota(agent.agentId)).toEqual({ perMinute: 5 });
+  });
+});

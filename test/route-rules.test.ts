@@ -21,14 +21,15 @@ const BODIES: Record<string, unknown> = {
   'POST /api/v1/orgs': { name: 'never-created' },
   'POST /api/v1/agents': { name: 'x' },
   'PATCH /api/v1/agents/{agentId}': { name: 'renamed' },
+  'PATCH /api/v1/orgs/{orgId}': { limits: { maxAgents: 1000 } },
 };
 
-/** Objects of `org` for the path parameters: a fresh agent with a secret, and an audit event about it. */
+/** Objects of `org` for the path parameters: the org itself, a fresh agent with a secret, and an audit event about it. */
 async function target(): Promise<Record<string, string>> {
   const a = await agentWithSecret(t, org.token);
   const events = await api(t.url, org.token).get(`/api/v1/audit?agentId=${a.clientId}&action=agent.created`);
   // A well-formed kid that names no key: only the checks before the handler are under test.
-  return { agentId: a.clientId, credentialId: a.credential.credentialId, eventId: events.body.data[0].eventId, kid: 'no-such-key' };
+  return { orgId: org.orgId, agentId: a.clientId, credentialId: a.credential.credentialId, eventId: events.body.data[0].eventId, kid: 'no-such-key' };
 }
 
 function pathOf(route: RouteInfo, ids: Record<string, string>): string {

@@ -14,6 +14,7 @@ export function presentAgent(agent: Agent, defaultTtlSeconds: number) {
     audiences: agent.audiences,
     metadata: agent.metadata,
     accessTokenTtlSeconds: agent.accessTokenTtlSeconds ?? defaultTtlSeconds,
+    tokenQuota: agent.tokenQuota ?? null,
     createdAt: agent.createdAt.toISOString(),
     updatedAt: agent.updatedAt.toISOString(),
   };

@@ -1,4 +1,4 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import { type DataSource, type EntityManager, Not } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity.js';
 import { AgentEntity, type Agent, type AgentStatus } from './agent.entity.ts';
 import { offsetOf, type PageRequest } from '../db/pagination.ts';
@@ -25,6 +25,20 @@ export class AgentsRepository {
 
   async findInOrg(orgId: string, id: string, manager?: EntityManager): Promise<Agent | null> {
     return this.#repo(manager).findOneBy({ orgId, id });
+  }
+
+  /** The agent, its row locked until the transaction of `manager` ends (see OrgsRepository.lockById). */
+  async lockInOrg(orgId: string, id: string, manager: EntityManager): Promise<Agent | null> {
+    return this.#repo(manager)
+      .createQueryBuilder('agent')
+      .where('agent.org_id = :orgId AND agent.id = :id', { orgId, id })
+      .setLock('for_no_key_update')
+      .getOne();
+  }
+
+  /** What the org's maxAgents counts: its agents that are not decommissioned (suspended ones count). */
+  async countLive(orgId: string, manager?: EntityManager): Promise<number> {
+    return this.#repo(manager).count({ where: { orgId, status: Not('decommissioned') } });
   }
 
   async list(orgId: string, filter: { status?: AgentStatus }, page: PageRequest): Promise<{ rows: Agent[]; total: number }> {

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import type { Agent, AgentStatus } from './agent.entity.ts';
+import type { Agent, AgentStatus, TokenQuota } from './agent.entity.ts';
 import type { AgentsRepository } from './agents.repository.ts';
+import type { OrgsRepository } from '../orgs/orgs.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
-import { Conflict, NotFound } from '../http/errors.ts';
+import { Conflict, NotFound, ValidationFailed } from '../http/errors.ts';
 import type { Actor } from '../http/actor.ts';
 import { assertGrantableScopes, assertRegistrableAudiences } from '../policies/grants.ts';
+import { assertBelowLimit } from '../policies/limits.ts';
 import type { PageRequest } from '../db/pagination.ts';
 
 export interface AgentInput {
@@ -16,6 +18,7 @@ export interface AgentInput {
   audiences?: string[];
   metadata?: Record<string, unknown>;
   accessTokenTtlSeconds?: number | null;
+  tokenQuota?: TokenQuota | null;
 }
 
 export interface AgentChanges extends Partial<AgentInput> {
@@ -26,13 +29,21 @@ export class AgentsService {
   readonly #ds: DataSource;
   readonly #repo: AgentsRepository;
   readonly #credentials: Pick<CredentialsService, 'revokeAllOfAgent'>;
+  readonly #orgs: Pick<OrgsRepository, 'lockById'>;
   /** `<issuer>/api/v1`, which no agent registers (policies/grants.ts). */
   readonly #managementAudience: string;
 
-  constructor(dataSource: DataSource, repo: AgentsRepository, credentials: Pick<CredentialsService, 'revokeAllOfAgent'>, managementAudience: string) {
+  constructor(
+    dataSource: DataSource,
+    repo: AgentsRepository,
+    credentials: Pick<CredentialsService, 'revokeAllOfAgent'>,
+    orgs: Pick<OrgsRepository, 'lockById'>,
+    managementAudience: string,
+  ) {
     this.#ds = dataSource;
     this.#repo = repo;
     this.#credentials = credentials;
+    this.#orgs = orgs;
     this.#managementAudience = managementAudience;
   }
 
@@ -50,7 +61,7 @@ export class AgentsService {
       audiences: input.audiences ?? [],
       metadata: input.metadata ?? {},
       accessTokenTtlSeconds: input.accessTokenTtlSeconds ?? null,
-      tokenQuota: null,
+      tokenQuota: input.tokenQuota ?? null,
       createdAt: now,
       updatedAt: now,
       decommissionedAt: null,
@@ -60,8 +71,14 @@ export class AgentsService {
   async create(actor: Actor, input: AgentInput): Promise<Agent> {
     assertGrantableScopes(input.scopes, actor);
     assertRegistrableAudiences(input.audiences, this.#managementAudience);
+    assertConsistentQuota(input.tokenQuota);
     const agent = AgentsService.build(actor.orgId, input);
-    await this.#repo.insert(agent);
+    // Count and insert under the org's row lock: concurrent creates cannot both take the last place.
+    await this.#ds.transaction(async (manager) => {
+      const org = await this.#orgs.lockById(actor.orgId, manager);
+      assertBelowLimit(org?.limits ?? {}, 'maxAgents', await this.#repo.countLive(actor.orgId, manager));
+      await this.#repo.insert(agent, manager);
+    });
     return agent;
   }
 
@@ -83,6 +100,7 @@ export class AgentsService {
     }
     assertGrantableScopes(changes.scopes, actor);
     assertRegistrableAudiences(changes.audiences, this.#managementAudience);
+    assertConsistentQuota(changes.tokenQuota);
     const updated: Agent = { ...agent, ...changes, updatedAt: new Date() } as Agent;
     await this.#repo.update(actor.orgId, agentId, {
       name: updated.name,
@@ -93,6 +111,7 @@ export class AgentsService {
       audiences: updated.audiences,
       metadata: updated.metadata,
       accessTokenTtlSeconds: updated.accessTokenTtlSeconds,
+      tokenQuota: updated.tokenQuota,
       updatedAt: updated.updatedAt,
     });
     const fields = Object.keys(changes).filter((f) => f !== 'status');
@@ -113,5 +132,17 @@ export class AgentsService {
       await this.#repo.update(actor.orgId, agentId, { status: 'decommissioned', decommissionedAt: now, updatedAt: now }, manager);
       return this.#credentials.revokeAllOfAgent(actor.orgId, agentId, manager);
     });
+  }
+}
+
+/**
+ * An hourly bound below the per-minute one makes the per-minute bound meaningless: almost surely
+ * a mistake (the two swapped, or a unit confused), so it is refused rather than stored.
+ */
+function assertConsistentQuota(quota: TokenQuota | null | undefined): void {
+  if (quota?.perMinute !== undefined && quota.perHour !== undefined && quota.perHour < quota.perMinute) {
+    throw new ValidationFailed('tokenQuota.perHour is below tokenQuota.perMinute', [
+      { field: '/tokenQuota/perHour', message: `must be at least perMinute (${quota.perMinute})` },
+    ]);
   }
 }

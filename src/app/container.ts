@@ -69,10 +69,8 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
 
   const keyRing = new KeyRing(repositories.keys, masterKey, notify, logger);
   const keys = new KeysService(ds, repositories.keys, masterKey, config, logger, keyRing);
-  const credentials = new CredentialsService(repositories.credentials, repositories.agents, new SecretMemory(config.secretMemorySeconds), {
-    bcryptCost: config.bcryptCost,
-  });
-  const agents = new AgentsService(ds, repositories.agents, credentials, managementAudience(config.publicUrl));
+  const credentials = new CredentialsService(ds, repositories, new SecretMemory(config.secretMemorySeconds), { bcryptCost: config.bcryptCost });
+  const agents = new AgentsService(ds, repositories.agents, credentials, repositories.orgs, managementAudience(config.publicUrl));
   const orgs = new OrgsService(ds, repositories, credentials);
 
   const auditWriter = new AuditWriter(repositories.audit, logger);

@@ -38,7 +38,7 @@ export function managementRouter(c: Container, verifier: AccessTokenVerifier, ro
     if (!KID.test(kid)) throw new NotFound('key not found');
     return next();
   });
-  for (const param of ['agentId', 'credentialId']) {
+  for (const param of ['orgId', 'agentId', 'credentialId']) {
     router.param(param, (id, _ctx, next) => {
       // Ids are UUIDs; anything else names nothing.
       if (!isUuid(id)) throw new NotFound(`${param.replace('Id', '')} ${id.slice(0, 64)} not found`);

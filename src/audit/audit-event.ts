@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 /** The security events the service records (DESIGN.md's list, plus the audit log's own upkeep). */
 export const AUDIT_ACTIONS = [
   'org.created',
+  'org.updated',
   'agent.created',
   'agent.updated',
   'agent.suspended',

@@ -90,6 +90,17 @@ export class CredentialsRepository {
     return { rows, total };
   }
 
+  /** What the org's maxActiveCredentialsPerAgent counts: the agent's active, unexpired credentials. */
+  async countActive(orgId: string, agentId: string, manager?: EntityManager): Promise<number> {
+    const now = new Date();
+    return this.#repo(manager).count({
+      where: [
+        { orgId, agentId, status: 'active', expiresAt: IsNull() },
+        { orgId, agentId, status: 'active', expiresAt: MoreThan(now) },
+      ],
+    });
+  }
+
   async update(orgId: string, id: string, changes: Partial<Credential>, manager?: EntityManager): Promise<void> {
     await this.#repo(manager).update({ orgId, id }, changes);
   }

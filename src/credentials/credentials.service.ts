@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import bcrypt from 'bcrypt';
-import type { EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { Credential, CredentialSecrets } from './credential.entity.ts';
 import type { CredentialsRepository, CredentialFilter } from './credentials.repository.ts';
 import type { AgentsRepository } from '../agents/agents.repository.ts';
 import type { Agent } from '../agents/agent.entity.ts';
+import type { OrgsRepository } from '../orgs/orgs.repository.ts';
+import { assertBelowLimit } from '../policies/limits.ts';
 import { credentialIdOf, generateSecret, secretDigest } from './secrets.ts';
 import type { SecretMemory } from './secret-memory.ts';
 import { Conflict, NotFound, ValidationFailed } from '../http/errors.ts';
@@ -20,14 +22,23 @@ export interface IssuedCredential {
 }
 
 export class CredentialsService {
+  readonly #ds: DataSource;
   readonly #repo: CredentialsRepository;
-  readonly #agents: Pick<AgentsRepository, 'findInOrg'>;
+  readonly #agents: Pick<AgentsRepository, 'findInOrg' | 'lockInOrg'>;
+  readonly #orgs: Pick<OrgsRepository, 'limitsOf'>;
   readonly #bcryptCost: number;
   readonly memory: SecretMemory;
 
-  constructor(repo: CredentialsRepository, agents: Pick<AgentsRepository, 'findInOrg'>, memory: SecretMemory, options: { bcryptCost: number }) {
-    this.#repo = repo;
-    this.#agents = agents;
+  constructor(
+    dataSource: DataSource,
+    repos: { credentials: CredentialsRepository; agents: Pick<AgentsRepository, 'findInOrg' | 'lockInOrg'>; orgs: Pick<OrgsRepository, 'limitsOf'> },
+    memory: SecretMemory,
+    options: { bcryptCost: number },
+  ) {
+    this.#ds = dataSource;
+    this.#repo = repos.credentials;
+    this.#agents = repos.agents;
+    this.#orgs = repos.orgs;
     this.memory = memory;
     this.#bcryptCost = options.bcryptCost;
   }
@@ -76,8 +87,21 @@ export class CredentialsService {
       throw new ValidationFailed('expiresAt must be in the future', [{ field: '/expiresAt', message: 'must be in the future' }]);
     }
     const agent = await this.#changeableAgent(orgId, agentId);
+    // Checked once before bcrypt, so that a refused request costs no hashing ...
+    assertBelowLimit(await this.#orgs.limitsOf(orgId), 'maxActiveCredentialsPerAgent', await this.#repo.countActive(orgId, agentId));
     const issued = await this.mint(agent, expiresAt);
-    await this.#repo.insert(issued.credential);
+    // ... and again where it counts: under the agent's row lock, with the insert, so that
+    // concurrent creates cannot both take the last place (nor a decommission slip in between).
+    await this.#ds.transaction(async (manager) => {
+      const locked = await this.#agents.lockInOrg(orgId, agentId, manager);
+      if (!locked) throw new NotFound(`agent ${agentId} not found`);
+      if (locked.status === 'decommissioned') {
+        throw new Conflict('agent_decommissioned', `agent ${agentId} is decommissioned; its credentials cannot change`);
+      }
+      const limits = await this.#orgs.limitsOf(orgId, manager);
+      assertBelowLimit(limits, 'maxActiveCredentialsPerAgent', await this.#repo.countActive(orgId, agentId, manager));
+      await this.#repo.insert(issued.credential, manager);
+    });
     return issued;
   }
 

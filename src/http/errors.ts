@@ -13,8 +13,16 @@ export class HttpError extends Error {
   readonly title: string;
   readonly errors?: FieldError[];
   readonly headers: Record<string, string>;
+  /** RFC 9457 §3.2 extension members: further facts a client may branch on (the limit reached, ...). */
+  readonly extensions: Record<string, string>;
 
-  constructor(status: number, code: string, title: string, detail: string, options: { errors?: FieldError[]; headers?: Record<string, string> } = {}) {
+  constructor(
+    status: number,
+    code: string,
+    title: string,
+    detail: string,
+    options: { errors?: FieldError[]; headers?: Record<string, string>; extensions?: Record<string, string> } = {},
+  ) {
     super(detail);
     this.name = new.target.name;
     this.status = status;
@@ -22,6 +30,7 @@ export class HttpError extends Error {
     this.title = title;
     this.errors = options.errors;
     this.headers = options.headers ?? {};
+    this.extensions = options.extensions ?? {};
   }
 
   /** 4xx details are the client's to see; 5xx details stay in the server log. */
@@ -65,8 +74,15 @@ export class NotFound extends HttpError {
 }
 
 export class Conflict extends HttpError {
-  constructor(code: string, detail: string) {
-    super(409, code, 'Conflict', detail);
+  constructor(code: string, detail: string, extensions?: Record<string, string>) {
+    super(409, code, 'Conflict', detail, { extensions });
+  }
+}
+
+/** A count limit of the org (OrgLimits) would be exceeded; `limit` names it for clients to branch on. */
+export class LimitReached extends Conflict {
+  constructor(limit: string, detail: string) {
+    super('limit_reached', detail, { limit });
   }
 }
 

@@ -51,6 +51,7 @@ export function problemBody(err: HttpError, requestId: string) {
     detail: err.message,
     code: err.code,
     requestId,
+    ...err.extensions,
     ...(err.errors ? { errors: err.errors } : {}),
   };
 }

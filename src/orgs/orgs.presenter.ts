@@ -1,5 +1,5 @@
 import type { Org } from './org.entity.ts';
 
 export function presentOrg(org: Org) {
-  return { orgId: org.id, name: org.name, createdAt: org.createdAt.toISOString() };
+  return { orgId: org.id, name: org.name, limits: org.limits, createdAt: org.createdAt.toISOString() };
 }

@@ -10,6 +10,7 @@ import { presentOrg } from './orgs.presenter.ts';
 
 const CreateOrg = body('CreateOrgRequest');
 const OrgList = query('PageQuery');
+const UpdateOrg = body('UpdateOrgRequest');
 
 export interface OrgsRoutesDeps {
   orgs: OrgsService;
@@ -30,5 +31,17 @@ export function orgsRoutes(router: Router<ManagementState>, { orgs, auditWriter,
     const { page, limit } = OrgList.of(ctx);
     const { rows, total } = await orgs.list({ page, limit });
     ctx.body = { data: rows.map(presentOrg), total, page, limit };
+  });
+
+  router.get('/orgs/:orgId', requireScope('orgs:read', { operator: true }), async (ctx) => {
+    ctx.body = presentOrg(await orgs.get(ctx.params.orgId));
+  });
+
+  // settled: /token reads an org's tokensPerMinutePerAgent, so every instance has the new limits before the answer.
+  router.patch('/orgs/:orgId', requireScope('orgs:write', { operator: true }), validate(UpdateOrg), settled, async (ctx) => {
+    const { before, after } = await orgs.update(ctx.params.orgId, UpdateOrg.of(ctx));
+    const facts = (org: typeof before) => ({ name: org.name, limits: org.limits });
+    await auditWriter.write(managementEvent(ctx, 'org.updated', { type: 'org', id: after.id }, { before: facts(before), after: facts(after) }));
+    ctx.body = presentOrg(after);
   });
 }
