@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,12 +15,17 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const START_LIMIT_MS = 90_000;
 const TEST_TIMEOUT_MS = 180_000;
 
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 interface Started {
   child: ChildProcess;
   dataDir: string;
   stdout: string[];
   stderr: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<Exit>;
 }
 
 const started: Started[] = [];
@@ -44,9 +49,7 @@ function start(command: string, args: string[], extra: Record<string, string>): 
   const stderr: string[] = [];
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => stdout.push(chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
+  const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const s = { child, dataDir, stdout, stderr, exited };
   started.push(s);
   return s;
@@ -143,6 +146,36 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('%s to the process `npm start` sta
       expect(below.filter(isAlive)).toEqual([]);
       expect(await portIsFree(port)).toBe(true);
       expect(existsSync(lockFile)).toBe(false);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe('a port already in use', () => {
+  let holder: Server;
+  let port: number;
+
+  beforeEach(async () => {
+    holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    port = (holder.address() as { port: number }).port;
+  });
+
+  afterEach(async () => {
+    await new Promise((resolve) => holder.close(resolve));
+  });
+
+  it(
+    'is one line on stderr naming the port, exit 1, and the embedded database and DATA_DIR lock are released',
+    async () => {
+      // The pinned runtime that runs this suite, as `npm start` runs it (npm adds its own error lines).
+      const s = start(process.execPath, ['--max-semi-space-size=16', 'src/main.ts'], { PORT: String(port) });
+      const exit = await s.exited;
+
+      expect(exit).toEqual({ code: 1, signal: null });
+      expect(s.stderr.join('')).toBe(`agent-idp: port ${port} is already in use (PORT=${port}, HOST=127.0.0.1)\n`);
+      expect(s.stdout.join('')).not.toMatch(/agent-idp listening/);
+      expect(existsSync(join(s.dataDir, 'agent-idp.pid'))).toBe(false);
     },
     TEST_TIMEOUT_MS,
   );
