@@ -146,6 +146,7 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('%s to the process `npm start` sta
       expect(below.filter(isAlive)).toEqual([]);
       expect(await portIsFree(port)).toBe(true);
       expect(existsSync(lockFile)).toBe(false);
+      expect(existsSync(join(s.dataDir, 'socket', '.s.PGSQL.5432'))).toBe(false);
     },
     TEST_TIMEOUT_MS,
   );
@@ -176,6 +177,7 @@ describe('a port already in use', () => {
       expect(s.stderr.join('')).toBe(`agent-idp: port ${port} is already in use (PORT=${port}, HOST=127.0.0.1)\n`);
       expect(s.stdout.join('')).not.toMatch(/agent-idp listening/);
       expect(existsSync(join(s.dataDir, 'agent-idp.pid'))).toBe(false);
+      expect(existsSync(join(s.dataDir, 'socket', '.s.PGSQL.5432'))).toBe(false);
     },
     TEST_TIMEOUT_MS,
   );
