@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -98,6 +98,18 @@ describe('the embedded database', () => {
     embedded = undefined;
     expect(existsSync(socket)).toBe(false);
     expect(existsSync(join(dataDir, 'agent-idp.pid'))).toBe(false);
+  });
+
+  it('refuses a DATA_DIR/socket that is a symlink (to a directory someone else may open), and releases DATA_DIR', async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'aidp-elsewhere-'));
+    try {
+      symlinkSync(elsewhere, join(dataDir, 'socket'));
+      await expect(startEmbeddedPostgres(dataDir)).rejects.toThrow(/must be a directory owned by this user/);
+      expect(readdirSync(elsewhere)).toEqual([]);
+      expect(existsSync(join(dataDir, 'agent-idp.pid'))).toBe(false);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
   });
 
   it('in a DATA_DIR too deep for a socket path: the socket is in a temporary 0700 directory, removed on stop', async () => {

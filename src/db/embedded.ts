@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
@@ -33,6 +33,11 @@ function socketDirectory(dataDir: string | undefined): { dir: string; remove: ()
     const dir = join(dataDir, 'socket');
     if (Buffer.byteLength(join(dir, SOCKET_NAME)) <= SOCKET_PATH_MAX) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
+      // Not a symlink to, or a directory of, someone else: the mode below must guard our socket.
+      const found = lstatSync(dir);
+      if (!found.isDirectory() || (process.getuid !== undefined && found.uid !== process.getuid())) {
+        throw new Error(`${dir} must be a directory owned by this user (it holds the embedded database's socket)`);
+      }
       // mkdir's mode applies only to a directory it creates.
       chmodSync(dir, 0o700);
       // This process holds the DATA_DIR lock: a socket file left there is from one that died.
@@ -87,28 +92,31 @@ export async function startEmbeddedPostgres(dataDir: string | undefined): Promis
     unlock = lockDataDir(dir);
     db = await PGlite.create(join(dir, 'pg'));
   }
-  const socket = socketDirectory(dir);
-  // The application holds one connection (pool of one). The spare slots let a new connection in
-  // while the server is still closing a previous one (a reconnect, a restart in the same
-  // process); pglite-socket serialises them and keeps a transaction to its own connection.
-  const server = new PGLiteSocketServer({ db, path: join(socket.dir, SOCKET_NAME), maxConnections: 4 });
+  let socket: ReturnType<typeof socketDirectory> | undefined;
+  let server: InstanceType<typeof PGLiteSocketServer>;
   try {
+    socket = socketDirectory(dir);
+    // The application holds one connection (pool of one). The spare slots let a new connection
+    // in while the server is still closing a previous one (a reconnect, a restart in the same
+    // process); pglite-socket serialises them and keeps a transaction to its own connection.
+    server = new PGLiteSocketServer({ db, path: join(socket.dir, SOCKET_NAME), maxConnections: 4 });
     await server.start();
   } catch (err) {
-    socket.remove();
+    socket?.remove();
     await db.close();
     unlock();
     throw err;
   }
+  const { dir: socketDir, remove: removeSocket } = socket;
   const url = new URL(`postgres://postgres@localhost:${SOCKET_PORT}/postgres`);
   // pg reads a directory in `host` as the place of the Unix socket (as libpq does).
-  url.searchParams.set('host', socket.dir);
+  url.searchParams.set('host', socketDir);
   return {
     url: url.toString(),
-    socketDir: socket.dir,
+    socketDir,
     async stop() {
       await server.stop();
-      socket.remove();
+      removeSocket();
       await db.close();
       unlock();
     },
