@@ -30,6 +30,11 @@ RUN mkdir -p /app/data && chown node:node /app/data
 
 USER node
 EXPOSE 3000
+# Alive: /healthz answers without touching the database, so a database outage does not get the
+# container restarted (docker-compose.yml checks /readyz instead, for the load balancer).
+# node:24-slim has no curl; Node's fetch does it. PORT as the server reads it.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT || 3000}/healthz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Exec form: node is PID 1 and gets SIGTERM itself, which drains requests before exiting.
 # The flags are those of `npm start` (package.json): see the README's Node paragraph.
 CMD ["node", "--max-semi-space-size=16", "src/main.ts"]

@@ -26,15 +26,9 @@ try {
   process.exit(1);
 }
 
-const url = await idp.listen();
-logger.info('agent-idp listening', {
-  url,
-  issuer: config.publicUrl,
-  database: config.databaseUrl ? 'postgresql' : `embedded (${config.dataDir})`,
-});
-
 if (idp.bootstrap.generatedAdmin) {
-  // Shown once, on the terminal only (never through the logger): this is the way in.
+  // Shown once, on the terminal only (never through the logger): this is the way in. Before
+  // listening, so that a start that fails there (a port in use) does not lose it.
   const { clientId, clientSecret } = idp.bootstrap.generatedAdmin;
   process.stderr.write(
     [
@@ -49,6 +43,21 @@ if (idp.bootstrap.generatedAdmin) {
     ].join('\n') + '\n',
   );
 }
+
+let url: string;
+try {
+  url = await idp.listen();
+} catch (err) {
+  // A misconfiguration, not a crash: one line, and the embedded database and DATA_DIR released.
+  await idp.close().catch(() => {});
+  process.stderr.write(`agent-idp: ${listenFailure(err as NodeJS.ErrnoException)}\n`);
+  process.exit(1);
+}
+logger.info('agent-idp listening', {
+  url,
+  issuer: config.publicUrl,
+  database: config.databaseUrl ? 'postgresql' : `embedded (${config.dataDir})`,
+});
 
 let stopping = false;
 async function shutdown(signal: string) {
@@ -66,3 +75,12 @@ async function shutdown(signal: string) {
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
+
+function listenFailure(err: NodeJS.ErrnoException): string {
+  const { port, host } = config!;
+  const settings = host === '0.0.0.0' ? `PORT=${port}` : `PORT=${port}, HOST=${host}`;
+  if (err.code === 'EADDRINUSE') return `port ${port} is already in use (${settings})`;
+  if (err.code === 'EACCES') return `not allowed to listen on port ${port} (${settings}; ports below 1024 need privileges)`;
+  if (err.code === 'EADDRNOTAVAIL') return `${host} is not an address of this machine (${settings})`;
+  return `could not listen on ${host}:${port}: ${err.message} (${settings})`;
+}
