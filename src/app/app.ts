@@ -3,6 +3,7 @@ import type Router from '@koa/router';
 import type { Logger } from '../lib/logger.ts';
 import { requestContext } from '../http/request-context.ts';
 import { problemHandler } from '../http/problem.ts';
+import { trustProxy } from '../http/client-ip.ts';
 import type { ProviderHost } from '../oauth/provider-host.ts';
 
 export interface AppRouters {
@@ -12,9 +13,10 @@ export interface AppRouters {
 }
 
 /** The order of the middleware of the one Koa app: the management API and oidc-provider side by side. */
-export function createApp(providerHost: ProviderHost, routers: AppRouters, logger: Logger): Koa {
+export function createApp(providerHost: ProviderHost, routers: AppRouters, logger: Logger, options: { trustProxy: number }): Koa {
   const app = new Koa();
   app.silent = true;
+  trustProxy(app, options.trustProxy);
   app.use(requestContext(logger));
   // /token, discovery and the JWKS: the current Provider answers them.
   app.use(providerHost.middleware());

@@ -62,7 +62,9 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
     const container = c;
     const { providerHost, verifier } = buildOAuth(c);
     const management = managementRouter(c, verifier, () => boot.rootOrg.id);
-    const app = createApp(providerHost, { oauth: oauthRouter(c, verifier), public: publicRouter(c), management }, logger);
+    const app = createApp(providerHost, { oauth: oauthRouter(c, verifier), public: publicRouter(c), management }, logger, {
+      trustProxy: config.trustProxy,
+    });
 
     keyRing.start();
     c.revocationPurge.start();
