@@ -17,6 +17,8 @@ const LAYER: Record<string, number> = {
   lib: 0,
   http: 1,
   db: 1,
+  // Instrumentation: prom-client and the metric names; reads the domains through their types only.
+  metrics: 1,
   coherence: 2,
   policies: 2,
   agents: 3,

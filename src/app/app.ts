@@ -5,6 +5,9 @@ import { requestContext } from '../http/request-context.ts';
 import { problemHandler } from '../http/problem.ts';
 import { trustProxy } from '../http/client-ip.ts';
 import type { ProviderHost } from '../oauth/provider-host.ts';
+import { AUTHORIZATION_SERVER_METADATA_PATH, DISCOVERY_PATH, JWKS_PATH, TOKEN_PATH } from '../oauth/paths.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { requestMetrics } from '../metrics/http-metrics.ts';
 
 export interface AppRouters {
   oauth: Router;
@@ -13,10 +16,12 @@ export interface AppRouters {
 }
 
 /** The order of the middleware of the one Koa app: the management API and oidc-provider side by side. */
-export function createApp(providerHost: ProviderHost, routers: AppRouters, logger: Logger, options: { trustProxy: number }): Koa {
+export function createApp(providerHost: ProviderHost, routers: AppRouters, logger: Logger, options: { metrics: Metrics; trustProxy: number }): Koa {
   const app = new Koa();
   app.silent = true;
   trustProxy(app, options.trustProxy);
+  // Outermost, to time all of it. The provider's paths are matched by no router: each is its own route label.
+  app.use(requestMetrics(options.metrics, [TOKEN_PATH, DISCOVERY_PATH, AUTHORIZATION_SERVER_METADATA_PATH, JWKS_PATH]));
   app.use(requestContext(logger));
   // /token, discovery and the JWKS: the current Provider answers them.
   app.use(providerHost.middleware());

@@ -29,6 +29,7 @@ import { MANAGEMENT_AUDIENCE_PATH } from '../oauth/paths.ts';
 import { buildProvider } from '../oauth/provider.ts';
 import { ProviderHost } from '../oauth/provider-host.ts';
 import { AccessTokenVerifier } from '../oauth/verifier.ts';
+import { Metrics } from '../metrics/metrics.ts';
 
 // The object graph of one instance: every repository and service is built here, once, and
 // handed to what uses it. Nothing here does I/O; idp.ts starts things in order, and calls
@@ -66,6 +67,9 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
   const auditWriter = new AuditWriter(repositories.audit, logger);
   const audit = new AuditService(repositories.audit, { retentionDays: config.auditRetentionDays });
   const auditMaintenance = new AuditMaintenance(ds, repositories.audit, auditWriter, logger, { retentionDays: config.auditRetentionDays });
+
+  // Counts what the audit writer stores; the throttles call metrics.rateLimited().
+  const metrics = new Metrics({ auditWriter, keyRing, coherence });
 
   const clients = new ClientStore(ds, stateCache);
   const revocationPurge = new RevocationPurge(repositories.revocations, logger);
@@ -107,6 +111,7 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
     clients,
     revocationPurge,
     scheduler,
+    metrics,
   };
 }
 

@@ -11,6 +11,8 @@ import type { AuditWriter } from '../audit/audit.writer.ts';
 import type { AuditMaintenance } from '../audit/retention.ts';
 import type { Coherence } from '../coherence/coherence.ts';
 import type { ProviderHost } from '../oauth/provider-host.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
 import { buildContainer, buildOAuth, type Container } from './container.ts';
 import { describeRoutes, managementRouter, oauthRouter, publicRouter, type RouteInfo } from './routes.ts';
@@ -30,10 +32,16 @@ export interface Idp {
   auditWriter: AuditWriter;
   auditMaintenance: AuditMaintenance;
   coherence: Coherence;
+  /** The Prometheus metrics of this instance (also container.metrics). */
+  metrics: Metrics;
+  /** Where GET /metrics answers, once listenMetrics() (or listen()) has started it; undefined with METRICS_PORT=off. */
+  readonly metricsUrl: string | undefined;
   /** The management API's routes, as their chains declare them. */
   routes: RouteInfo[];
-  /** Starts listening (port 0 picks a free one) and returns the base URL. */
+  /** Starts listening (port 0 picks a free one) and returns the base URL; starts the metrics listener too (METRICS_PORT). */
   listen(port?: number, host?: string): Promise<string>;
+  /** Starts the metrics listener alone (tests; port 0 picks a free one); resolves with its URL, or undefined with METRICS_PORT=off. */
+  listenMetrics(port?: number, host?: string): Promise<string | undefined>;
   /** Stops taking requests, lets those in flight finish, closes the database. */
   close(): Promise<void>;
 }
@@ -63,6 +71,7 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
     const { providerHost, verifier } = buildOAuth(c);
     const management = managementRouter(c, verifier, () => boot.rootOrg.id);
     const app = createApp(providerHost, { oauth: oauthRouter(c, verifier), public: publicRouter(c), management }, logger, {
+      metrics: c.metrics,
       trustProxy: config.trustProxy,
     });
 
@@ -72,6 +81,13 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
     c.auditMaintenance.start();
 
     let server: Server | undefined;
+    let metricsServer: MetricsServer | undefined;
+    async function listenMetrics(port = config.metricsPort, host = config.metricsHost): Promise<string | undefined> {
+      if (port === undefined || metricsServer) return metricsServer?.url;
+      metricsServer = await startMetricsServer(container.metrics, port, host, logger);
+      logger.info('metrics listening', { url: metricsServer.url });
+      return metricsServer.url;
+    }
     // Requests still being handled: the database closes only once they are done, even when
     // their client has gone away (its connection closed, the handler still running).
     let inFlight = 0;
@@ -89,8 +105,13 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
       auditWriter: c.auditWriter,
       auditMaintenance: c.auditMaintenance,
       coherence,
+      metrics: c.metrics,
+      get metricsUrl() {
+        return metricsServer?.url;
+      },
       routes: describeRoutes(management),
-      listen(port = config.port, host = config.host) {
+      listenMetrics,
+      async listen(port = config.port, host = config.host) {
         const handle = app.callback();
         server = createServer((req, res) => {
           inFlight++;
@@ -99,13 +120,20 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
           });
         });
         server.keepAliveTimeout = 65_000;
-        return new Promise((resolve, reject) => {
+        const url = await new Promise<string>((resolve, reject) => {
           server!.once('error', reject);
           server!.listen(port, host, () => {
             const { port: bound } = server!.address() as AddressInfo;
             resolve(`http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${bound}`);
           });
         });
+        try {
+          await listenMetrics();
+        } catch (err) {
+          await new Promise((resolve) => server!.close(resolve));
+          throw err;
+        }
+        return url;
       },
       async close() {
         container.revocationPurge.stop();
@@ -127,6 +155,7 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
         }
         // Every event of a request that was answered is committed already; this flushes the rest.
         await container.auditWriter.close();
+        await metricsServer?.close();
         await coherence.stop();
         await notify.stop();
         await closeDatabase();
