@@ -26,6 +26,7 @@ const LAYER: Record<string, number> = {
   orgs: 3,
   keys: 3,
   audit: 3,
+  health: 3,
   oauth: 4,
   app: 5,
   // Entry points: the process (src/main.ts) and the CLI.

@@ -10,6 +10,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import { requestMetrics } from '../metrics/http-metrics.ts';
 
 export interface AppRouters {
+  health: Router;
   oauth: Router;
   public: Router;
   management: Router<never> | Router;
@@ -23,6 +24,8 @@ export function createApp(providerHost: ProviderHost, routers: AppRouters, logge
   // Outermost, to time all of it. The provider's paths are matched by no router: each is its own route label.
   app.use(requestMetrics(options.metrics, [TOKEN_PATH, DISCOVERY_PATH, AUTHORIZATION_SERVER_METADATA_PATH, JWKS_PATH]));
   app.use(requestContext(logger));
+  // Before everything else: probes come often and ask for little.
+  app.use(routers.health.routes());
   // /token, discovery and the JWKS: the current Provider answers them.
   app.use(providerHost.middleware());
   app.use(routers.oauth.routes());

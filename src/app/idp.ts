@@ -13,6 +13,8 @@ import type { Coherence } from '../coherence/coherence.ts';
 import type { ProviderHost } from '../oauth/provider-host.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.ts';
+import { ReadinessCheck } from '../health/readiness.ts';
+import { healthRouter } from '../health/health.routes.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
 import { buildContainer, buildOAuth, type Container } from './container.ts';
 import { describeRoutes, managementRouter, oauthRouter, publicRouter, type RouteInfo } from './routes.ts';
@@ -34,6 +36,8 @@ export interface Idp {
   coherence: Coherence;
   /** The Prometheus metrics of this instance (also container.metrics). */
   metrics: Metrics;
+  /** What /readyz answers. */
+  readiness: ReadinessCheck;
   /** Where GET /metrics answers, once listenMetrics() (or listen()) has started it; undefined with METRICS_PORT=off. */
   readonly metricsUrl: string | undefined;
   /** The management API's routes, as their chains declare them. */
@@ -42,7 +46,12 @@ export interface Idp {
   listen(port?: number, host?: string): Promise<string>;
   /** Starts the metrics listener alone (tests; port 0 picks a free one); resolves with its URL, or undefined with METRICS_PORT=off. */
   listenMetrics(port?: number, host?: string): Promise<string | undefined>;
-  /** Stops taking requests, lets those in flight finish, closes the database. */
+  /**
+   * The drain: /readyz answers 503 at once; requests are still served for SHUTDOWN_DELAY_SECONDS
+   * (so load balancers stop sending first); then it stops taking requests, lets those in flight
+   * finish, flushes the audit writer and closes the database. A second call ends the wait early
+   * and resolves with the first.
+   */
   close(): Promise<void>;
 }
 
@@ -70,7 +79,8 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
     const container = c;
     const { providerHost, verifier } = buildOAuth(c);
     const management = managementRouter(c, verifier, () => boot.rootOrg.id);
-    const app = createApp(providerHost, { oauth: oauthRouter(c, verifier), public: publicRouter(c), management }, logger, {
+    const readiness = new ReadinessCheck({ dataSource: database.dataSource, keyRing, auditWriter: c.auditWriter });
+    const app = createApp(providerHost, { health: healthRouter(readiness), oauth: oauthRouter(c, verifier), public: publicRouter(c), management }, logger, {
       metrics: c.metrics,
       trustProxy: config.trustProxy,
     });
@@ -82,6 +92,8 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
 
     let server: Server | undefined;
     let metricsServer: MetricsServer | undefined;
+    let closing: Promise<void> | undefined;
+    let endDelay: (() => void) | undefined;
     async function listenMetrics(port = config.metricsPort, host = config.metricsHost): Promise<string | undefined> {
       if (port === undefined || metricsServer) return metricsServer?.url;
       metricsServer = await startMetricsServer(container.metrics, port, host, logger);
@@ -106,6 +118,7 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
       auditMaintenance: c.auditMaintenance,
       coherence,
       metrics: c.metrics,
+      readiness,
       get metricsUrl() {
         return metricsServer?.url;
       },
@@ -135,32 +148,52 @@ export async function createIdp(config: Config, logger: Logger = createLogger(co
         }
         return url;
       },
-      async close() {
-        container.revocationPurge.stop();
-        container.scheduler.stop();
-        await container.auditMaintenance.stop();
-        keyRing.stop();
-        if (server) {
-          const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
-          server.closeIdleConnections();
-          const force = setTimeout(() => server!.closeAllConnections(), 10_000);
-          await closed;
-          clearTimeout(force);
-          if (inFlight > 0) {
-            await new Promise<void>((resolve) => {
-              whenIdle = resolve;
-              setTimeout(resolve, 10_000).unref();
-            });
-          }
+      close() {
+        if (closing) {
+          endDelay?.();
+          return closing;
         }
-        // Every event of a request that was answered is committed already; this flushes the rest.
-        await container.auditWriter.close();
-        await metricsServer?.close();
-        await coherence.stop();
-        await notify.stop();
-        await closeDatabase();
+        readiness.drain();
+        closing = drainAndClose();
+        return closing;
       },
     };
+
+    async function drainAndClose() {
+      if (config.shutdownDelaySeconds > 0) {
+        logger.info('draining: /readyz answers 503; still serving until the delay has passed', { seconds: config.shutdownDelaySeconds });
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, config.shutdownDelaySeconds * 1000);
+          endDelay = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      container.revocationPurge.stop();
+      container.scheduler.stop();
+      await container.auditMaintenance.stop();
+      keyRing.stop();
+      if (server) {
+        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        server.closeIdleConnections();
+        const force = setTimeout(() => server!.closeAllConnections(), 10_000);
+        await closed;
+        clearTimeout(force);
+        if (inFlight > 0) {
+          await new Promise<void>((resolve) => {
+            whenIdle = resolve;
+            setTimeout(resolve, 10_000).unref();
+          });
+        }
+      }
+      // Every event of a request that was answered is committed already; this flushes the rest.
+      await container.auditWriter.close();
+      await metricsServer?.close();
+      await coherence.stop();
+      await notify.stop();
+      await closeDatabase();
+    }
   } catch (err) {
     await c?.coherence.stop();
     await c?.notify.stop();
