@@ -91,6 +91,8 @@ describe('GET /metrics', () => {
   });
 
   it('reads the gauges when scraped, and shows the process metrics', async () => {
+    // Audited (org.created, agent.created), and answered only once committed.
+    await createOrg(t);
     const text = await scrape();
     expect(value(text, 'agent_idp_audit_queue_depth')).toBe(0);
     expect(value(text, 'agent_idp_audit_write_seconds_count')).toBeGreaterThan(0);

@@ -140,14 +140,16 @@ export class Metrics {
   #auditObserver(): AuditWriterObserver {
     const issued = new Map<string, Counter.Internal>();
     const denied = new Map<string, Counter.Internal>();
-    const active = this.#introspections.labels('true');
-    const inactive = this.#introspections.labels('false');
     const auditWrite = this.#auditWrite;
     const child = <L extends string>(cache: Map<string, Counter.Internal>, counter: Counter<L>, value: string) => {
       let c = cache.get(value);
       if (!c) cache.set(value, (c = counter.labels(value)));
       return c;
     };
+    const active = this.#introspections.labels('true');
+    const inactive = this.#introspections.labels('false');
+    // The series a dashboard plots from the start, at 0.
+    for (const c of [active, inactive, child(issued, this.#tokensIssued, 'client_credentials')]) c.inc(0);
     return {
       stored: (event: AuditEvent) => {
         switch (event.action) {
