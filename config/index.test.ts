@@ -23,7 +23,26 @@ describe('loadConfig', () => {
       authFailureWindowSeconds: 300,
       managementRateLimit: 50,
       managementRateBurst: 100,
+      trustProxy: 0,
+      shutdownDelaySeconds: 0,
+      metricsPort: 9464,
+      metricsHost: '0.0.0.0',
     });
+  });
+
+  it('reads the production settings: proxies, drain, metrics', () => {
+    expect(loadConfig({ TRUST_PROXY: '2', SHUTDOWN_DELAY_SECONDS: '15', METRICS_PORT: '9100', HOST: '10.0.0.5' })).toMatchObject({
+      trustProxy: 2,
+      shutdownDelaySeconds: 15,
+      metricsPort: 9100,
+      metricsHost: '10.0.0.5',
+    });
+    expect(loadConfig({ METRICS_PORT: 'off' }).metricsPort).toBeUndefined();
+    expect(loadConfig({ METRICS_PORT: 'OFF' }).metricsPort).toBeUndefined();
+    expect(loadConfig({ METRICS_HOST: '127.0.0.1' }).metricsHost).toBe('127.0.0.1');
+    // On another interface the same port is free.
+    expect(loadConfig({ PORT: '9464', METRICS_HOST: '127.0.0.1' }).metricsPort).toBe(9464);
+    expect(loadConfig({ PORT: '0', METRICS_PORT: '0' })).toMatchObject({ port: 0, metricsPort: 0 });
   });
 
   it.each([
@@ -44,6 +63,15 @@ describe('loadConfig', () => {
     [{ AUTH_FAILURE_WINDOW_SECONDS: '-5' }, 'AUTH_FAILURE_WINDOW_SECONDS'],
     [{ MANAGEMENT_RATE_LIMIT: '0' }, 'MANAGEMENT_RATE_LIMIT'],
     [{ MANAGEMENT_RATE_LIMIT: '10', MANAGEMENT_RATE_BURST: '5' }, 'MANAGEMENT_RATE_BURST'],
+    [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY'],
+    [{ TRUST_PROXY: 'true' }, 'TRUST_PROXY'],
+    [{ TRUST_PROXY: '-1' }, 'TRUST_PROXY'],
+    [{ TRUST_PROXY: '11' }, 'TRUST_PROXY'],
+    [{ SHUTDOWN_DELAY_SECONDS: '1.5' }, 'SHUTDOWN_DELAY_SECONDS'],
+    [{ SHUTDOWN_DELAY_SECONDS: '301' }, 'SHUTDOWN_DELAY_SECONDS'],
+    [{ METRICS_PORT: 'on' }, 'METRICS_PORT'],
+    [{ METRICS_PORT: '70000' }, 'METRICS_PORT'],
+    [{ METRICS_PORT: '3000' }, 'METRICS_PORT'],
     [{ BOOTSTRAP_ADMIN_CLIENT_ID: '5b1f0b8e-8d55-4b7e-9a57-0b1d2f3a4c5d' }, 'BOOTSTRAP_ADMIN_CLIENT_SECRET'],
     [{ BOOTSTRAP_ADMIN_CLIENT_ID: 'admin', BOOTSTRAP_ADMIN_CLIENT_SECRET: 'secret' }, 'BOOTSTRAP_ADMIN_CLIENT_ID'],
     [{ BOOTSTRAP_ADMIN_CLIENT_ID: '5b1f0b8e-8d55-4b7e-9a57-0b1d2f3a4c5d', BOOTSTRAP_ADMIN_CLIENT_SECRET: 'hunter2' }, 'BOOTSTRAP_ADMIN_CLIENT_SECRET'],

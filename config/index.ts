@@ -35,8 +35,13 @@ export interface Config {
   /** Management API requests per second per bearer token, and the burst above it. */
   managementRateLimit: number;
   managementRateBurst: number;
-  /** Proxies in front whose X-Forwarded-For is believed (0: the header is ignored). */
+  /** Proxies in front of the service whose X-Forwarded-For is believed (0: the header is ignored). */
   trustProxy: number;
+  /** How long a shutdown answers /readyz with 503 before it stops listening, so that load balancers stop sending first. */
+  shutdownDelaySeconds: number;
+  /** The Prometheus listener's port; undefined when METRICS_PORT=off. */
+  metricsPort: number | undefined;
+  metricsHost: string;
 }
 
 export class ConfigError extends Error {
@@ -125,10 +130,17 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const managementRateLimit = integer(env, 'MANAGEMENT_RATE_LIMIT', 50, 1, 100_000);
+  const host = read(env, 'HOST') ?? '0.0.0.0';
+  const metricsPort = read(env, 'METRICS_PORT')?.toLowerCase() === 'off' ? undefined : integer(env, 'METRICS_PORT', 9464, 0, 65535);
+  const metricsHost = read(env, 'METRICS_HOST') ?? host;
+  // Port 0 picks a free port for each listener; any other shared port would fail at start.
+  if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === port && metricsHost === host) {
+    throw new ConfigError('METRICS_PORT', `must differ from PORT (${port}), or be off`);
+  }
 
   return {
     port,
-    host: read(env, 'HOST') ?? '0.0.0.0',
+    host,
     publicUrl,
     databaseUrl,
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 200),
@@ -150,5 +162,8 @@ export function loadConfig(env: Env = process.env): Config {
     managementRateLimit,
     managementRateBurst: integer(env, 'MANAGEMENT_RATE_BURST', managementRateLimit * 2, managementRateLimit, 1_000_000),
     trustProxy: integer(env, 'TRUST_PROXY', 0, 0, 10),
+    shutdownDelaySeconds: integer(env, 'SHUTDOWN_DELAY_SECONDS', 0, 0, 300),
+    metricsPort,
+    metricsHost,
   };
 }

@@ -4,6 +4,61 @@
  */
 
 export interface paths {
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Liveness
+         * @description 200 while the process serves requests. Asks nothing of the database, so that an outage
+         *     does not get every instance restarted at once; use it as the liveness probe (and the
+         *     image's `HEALTHCHECK`).
+         *
+         *     ```sh
+         *     curl -s http://localhost:3000/healthz
+         *     ```
+         */
+        get: operations["getLiveness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness
+         * @description 200 when this instance should get requests: the database answers (`SELECT 1`, within
+         *     2 s), a signing key is loaded, and the audit writer keeps up (its queue is short and its
+         *     last write did not fail in the last 30 s). 503 otherwise, naming the failing checks; and
+         *     503 from the moment a shutdown starts (SIGTERM), for `SHUTDOWN_DELAY_SECONDS` before the
+         *     listener closes, so that a load balancer stops sending first. Use it as the readiness
+         *     probe.
+         *
+         *     ```sh
+         *     curl -s http://localhost:3000/readyz
+         *     ```
+         */
+        get: operations["getReadiness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/.well-known/openid-configuration": {
         parameters: {
             query?: never;
@@ -746,6 +801,27 @@ export interface components {
                 maxActiveCredentialsPerAgent?: number;
                 tokensPerMinutePerAgent?: number;
             };
+        };
+        Liveness: {
+            /** @constant */
+            status: "ok";
+        };
+        /** @enum {string} */
+        ReadinessCheck: "ok" | "failing";
+        Readiness: {
+            /** @enum {string} */
+            status: "ready" | "unavailable";
+            /** @description Absent while draining. */
+            checks?: {
+                database: components["schemas"]["ReadinessCheck"];
+                signingKeys: components["schemas"]["ReadinessCheck"];
+                audit: components["schemas"]["ReadinessCheck"];
+            };
+            /**
+             * @description Present once a shutdown has started.
+             * @constant
+             */
+            draining?: true;
         };
         /** @description The query of `GET /api/v1/audit`. */
         AuditQuery: {
@@ -1629,6 +1705,68 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    getLiveness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The process serves. */
+            200: {
+                headers: {
+                    "Cache-Control"?: "no-store";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Liveness"];
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready. */
+            200: {
+                headers: {
+                    "Cache-Control"?: "no-store";
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ready",
+                     *       "checks": {
+                     *         "database": "ok",
+                     *         "signingKeys": "ok",
+                     *         "audit": "ok"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /** @description Not ready (a check fails), or draining (shutting down). */
+            503: {
+                headers: {
+                    "Cache-Control"?: "no-store";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+        };
+    };
     getOpenIdConfiguration: {
         parameters: {
             query?: never;

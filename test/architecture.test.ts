@@ -17,6 +17,8 @@ const LAYER: Record<string, number> = {
   lib: 0,
   http: 1,
   db: 1,
+  // Instrumentation: prom-client and the metric names; reads the domains through their types only.
+  metrics: 1,
   coherence: 2,
   policies: 2,
   agents: 3,
@@ -26,6 +28,7 @@ const LAYER: Record<string, number> = {
   audit: 3,
   throttling: 3,
   usage: 3,
+  health: 3,
   oauth: 4,
   app: 5,
   // Entry points: the process (src/main.ts) and the CLI.

@@ -30,12 +30,14 @@ describe('openapi/openapi.yaml', () => {
     }
   });
 
-  it('documents the OAuth endpoints served by oidc-provider', () => {
+  it('documents the OAuth endpoints served by oidc-provider, and the health probes', () => {
     for (const [method, path] of [
       ['GET', '/.well-known/openid-configuration'],
       ['GET', '/.well-known/oauth-authorization-server'],
       ['GET', '/.well-known/jwks.json'],
       ['POST', '/token'],
+      ['GET', '/healthz'],
+      ['GET', '/readyz'],
     ]) {
       expect(operationFor(method, path)).toBeDefined();
     }

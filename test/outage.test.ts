@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
-import { api } from './helpers/api.ts';
+import { api, call } from './helpers/api.ts';
 import { agentWithSecret, createOrg, requestToken } from './factories.ts';
 import { describeOnPostgres } from './helpers/postgres-only.ts';
 
@@ -45,9 +45,15 @@ describeOnPostgres('a database outage', 'there is no database server to refuse c
     expect(list.headers.get('retry-after')).toBe('1');
     expect(list.body).toMatchObject({ code: 'service_unavailable', requestId: list.headers.get('x-request-id') });
     expect(list.text).not.toMatch(/ECONNREFUSED|terminat|pg_|at \w+ \(/);
+    // Out of the load balancer's rotation, but alive: a restart would not bring the database back.
+    const ready = await call(t.url, 'GET', '/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ status: 'unavailable', checks: { database: 'failing', signingKeys: 'ok' } });
+    expect((await call(t.url, 'GET', '/healthz')).status).toBe(200);
 
     await admin.query(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`);
     expect((await requestToken(t, a.clientId, a.clientSecret)).status).toBe(200);
     expect((await api(t.url, org.token).get('/api/v1/agents')).status).toBe(200);
+    expect((await call(t.url, 'GET', '/readyz')).body).toMatchObject({ status: 'ready' });
   });
 });

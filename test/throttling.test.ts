@@ -44,6 +44,13 @@ async function post(idp: Pick<TestIdp, 'url'>, path: Endpoint, ip: string, clien
 /** A well-formed secret that is nobody's. */
 const wrongSecret = (_clientId: string) => generateSecret(randomUUID());
 
+/** agent_idp_rate_limited_total{endpoint} as /metrics shows it. */
+async function rateLimited(idp: TestIdp, endpoint: string): Promise<number> {
+  const { body } = await idp.idp.metrics.scrape();
+  const line = body.split('\n').find((l) => l.startsWith(`agent_idp_rate_limited_total{endpoint="${endpoint}"}`));
+  return Number(line?.split(' ').at(-1));
+}
+
 async function auditOf(idp: TestIdp, action: string, clientId: string) {
   return idp.idp.database.dataSource.query(`SELECT * FROM audit_events WHERE action = $1 AND actor_id = $2 ORDER BY occurred_at`, [action, clientId]);
 }
@@ -75,6 +82,7 @@ describe('brute-force throttling of client authentication', () => {
       expect(Number(refused.retryAfter)).toBeLessThanOrEqual(WINDOW_SECONDS);
       expect(lookups).not.toHaveBeenCalled();
       expect(bcrypt).not.toHaveBeenCalled();
+      expect(await rateLimited(idp, 'token')).toBeGreaterThanOrEqual(1);
     } finally {
       lookups.mockRestore();
       bcrypt.mockRestore();
@@ -234,6 +242,7 @@ describe('the management API rate limit per bearer token', () => {
     expect(listed.status).toBe(200);
     expect(listed.body.data.map((a: { name: string }) => a.name)).not.toContain('never-made');
 
+    expect(await rateLimited(idp, 'management')).toBe(1);
     t += 1000;
     expect((await get(token)).status).toBe(200);
     expect((await get(token)).status).toBe(429);

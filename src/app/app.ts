@@ -3,24 +3,29 @@ import type Router from '@koa/router';
 import type { Logger } from '../lib/logger.ts';
 import { requestContext } from '../http/request-context.ts';
 import { problemHandler } from '../http/problem.ts';
+import { trustProxy } from '../http/client-ip.ts';
 import type { ProviderHost } from '../oauth/provider-host.ts';
+import { AUTHORIZATION_SERVER_METADATA_PATH, DISCOVERY_PATH, JWKS_PATH, TOKEN_PATH } from '../oauth/paths.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { requestMetrics } from '../metrics/http-metrics.ts';
 
 export interface AppRouters {
+  health: Router;
   oauth: Router;
   public: Router;
   management: Router<never> | Router;
 }
 
 /** The order of the middleware of the one Koa app: the management API and oidc-provider side by side. */
-export function createApp(providerHost: ProviderHost, routers: AppRouters, logger: Logger, options: { trustProxy?: number } = {}): Koa {
+export function createApp(providerHost: ProviderHost, routers: AppRouters, logger: Logger, options: { metrics: Metrics; trustProxy: number }): Koa {
   const app = new Koa();
   app.silent = true;
-  // TRUST_PROXY hops: ctx.ip is the address the outermost trusted proxy saw (the n-th from the
-  // right of X-Forwarded-For); with 0 the header is never read.
-  const hops = options.trustProxy ?? 0;
-  app.proxy = hops > 0;
-  app.maxIpsCount = hops;
+  trustProxy(app, options.trustProxy);
+  // Outermost, to time all of it. The provider's paths are matched by no router: each is its own route label.
+  app.use(requestMetrics(options.metrics, [TOKEN_PATH, DISCOVERY_PATH, AUTHORIZATION_SERVER_METADATA_PATH, JWKS_PATH]));
   app.use(requestContext(logger));
+  // Before everything else: probes come often and ask for little.
+  app.use(routers.health.routes());
   // /token, discovery and the JWKS: the current Provider answers them.
   app.use(providerHost.middleware());
   app.use(routers.oauth.routes());

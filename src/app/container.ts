@@ -40,6 +40,7 @@ export interface ContainerOptions {
   /** The wall clock of rate limits, quotas and counters, in ms (tests drive it). */
   clock?: () => number;
 }
+import { Metrics } from '../metrics/metrics.ts';
 
 // The object graph of one instance: every repository and service is built here, once, and
 // handed to what uses it. Nothing here does I/O; idp.ts starts things in order, and calls
@@ -77,6 +78,9 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
   const audit = new AuditService(repositories.audit, { retentionDays: config.auditRetentionDays });
   const auditMaintenance = new AuditMaintenance(ds, repositories.audit, auditWriter, logger, { retentionDays: config.auditRetentionDays });
 
+  // Counts what the audit writer stores; the throttles call metrics.rateLimited().
+  const metrics = new Metrics({ auditWriter, keyRing, coherence });
+
   const clients = new ClientStore(ds, stateCache);
   const throttle = new AuthThrottle(
     {
@@ -85,6 +89,7 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
       auditWriter,
       orgOf: async (clientId) => (await clients.findForDenial(clientId))?.orgId ?? null,
       logger,
+      onRefusal: (endpoint) => metrics.rateLimited(endpoint),
     },
     {
       pairLimit: config.authFailureLimit,
@@ -95,7 +100,7 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
   );
   const tokenCounts = new TokenCountsRepository(ds);
   const counter = new TokenCounter(tokenCounts, logger, clock);
-  const quotas = new TokenQuotas(counter, clock);
+  const quotas = new TokenQuotas(counter, clock, () => metrics.rateLimited('token'));
   const usage = new UsageService(ds, tokenCounts, counter, clock);
   const revocationPurge = new RevocationPurge(repositories.revocations, logger);
   const scheduler = new KeyRotationScheduler(keys, logger, {
@@ -142,6 +147,7 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
     usage,
     revocationPurge,
     scheduler,
+    metrics,
   };
 }
 

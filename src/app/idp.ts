@@ -11,6 +11,10 @@ import type { AuditWriter } from '../audit/audit.writer.ts';
 import type { AuditMaintenance } from '../audit/retention.ts';
 import type { Coherence } from '../coherence/coherence.ts';
 import type { ProviderHost } from '../oauth/provider-host.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.ts';
+import { ReadinessCheck } from '../health/readiness.ts';
+import { healthRouter } from '../health/health.routes.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
 import { buildContainer, buildOAuth, type Container, type ContainerOptions } from './container.ts';
 import { describeRoutes, managementRouter, oauthRouter, publicRouter, type RouteInfo } from './routes.ts';
@@ -30,11 +34,24 @@ export interface Idp {
   auditWriter: AuditWriter;
   auditMaintenance: AuditMaintenance;
   coherence: Coherence;
+  /** The Prometheus metrics of this instance (also container.metrics). */
+  metrics: Metrics;
+  /** What /readyz answers. */
+  readiness: ReadinessCheck;
+  /** Where GET /metrics answers, once listenMetrics() (or listen()) has started it; undefined with METRICS_PORT=off. */
+  readonly metricsUrl: string | undefined;
   /** The management API's routes, as their chains declare them. */
   routes: RouteInfo[];
-  /** Starts listening (port 0 picks a free one) and returns the base URL. */
+  /** Starts listening (port 0 picks a free one) and returns the base URL; starts the metrics listener too (METRICS_PORT). */
   listen(port?: number, host?: string): Promise<string>;
-  /** Stops taking requests, lets those in flight finish, closes the database. */
+  /** Starts the metrics listener alone (tests; port 0 picks a free one); resolves with its URL, or undefined with METRICS_PORT=off. */
+  listenMetrics(port?: number, host?: string): Promise<string | undefined>;
+  /**
+   * The drain: /readyz answers 503 at once; requests are still served for SHUTDOWN_DELAY_SECONDS
+   * (so load balancers stop sending first); then it stops taking requests, lets those in flight
+   * finish, flushes the audit writer and closes the database. A second call ends the wait early
+   * and resolves with the first.
+   */
   close(): Promise<void>;
 }
 
@@ -66,7 +83,9 @@ export async function createIdp(
     const container = c;
     const { providerHost, verifier } = buildOAuth(c);
     const management = managementRouter(c, verifier, () => boot.rootOrg.id);
-    const app = createApp(providerHost, { oauth: oauthRouter(c, verifier), public: publicRouter(c), management }, logger, {
+    const readiness = new ReadinessCheck({ dataSource: database.dataSource, keyRing, auditWriter: c.auditWriter });
+    const app = createApp(providerHost, { health: healthRouter(readiness), oauth: oauthRouter(c, verifier), public: publicRouter(c), management }, logger, {
+      metrics: c.metrics,
       trustProxy: config.trustProxy,
     });
 
@@ -78,6 +97,15 @@ export async function createIdp(
     c.auditMaintenance.start();
 
     let server: Server | undefined;
+    let metricsServer: MetricsServer | undefined;
+    let closing: Promise<void> | undefined;
+    let endDelay: (() => void) | undefined;
+    async function listenMetrics(port = config.metricsPort, host = config.metricsHost): Promise<string | undefined> {
+      if (port === undefined || metricsServer) return metricsServer?.url;
+      metricsServer = await startMetricsServer(container.metrics, port, host, logger);
+      logger.info('metrics listening', { url: metricsServer.url });
+      return metricsServer.url;
+    }
     // Requests still being handled: the database closes only once they are done, even when
     // their client has gone away (its connection closed, the handler still running).
     let inFlight = 0;
@@ -95,8 +123,14 @@ export async function createIdp(
       auditWriter: c.auditWriter,
       auditMaintenance: c.auditMaintenance,
       coherence,
+      metrics: c.metrics,
+      readiness,
+      get metricsUrl() {
+        return metricsServer?.url;
+      },
       routes: describeRoutes(management),
-      listen(port = config.port, host = config.host) {
+      listenMetrics,
+      async listen(port = config.port, host = config.host) {
         const handle = app.callback();
         server = createServer((req, res) => {
           inFlight++;
@@ -105,41 +139,69 @@ export async function createIdp(
           });
         });
         server.keepAliveTimeout = 65_000;
-        return new Promise((resolve, reject) => {
+        const url = await new Promise<string>((resolve, reject) => {
           server!.once('error', reject);
           server!.listen(port, host, () => {
             const { port: bound } = server!.address() as AddressInfo;
             resolve(`http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${bound}`);
           });
         });
-      },
-      async close() {
-        container.revocationPurge.stop();
-        container.throttle.stop();
-        container.scheduler.stop();
-        await container.auditMaintenance.stop();
-        keyRing.stop();
-        if (server) {
-          const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
-          server.closeIdleConnections();
-          const force = setTimeout(() => server!.closeAllConnections(), 10_000);
-          await closed;
-          clearTimeout(force);
-          if (inFlight > 0) {
-            await new Promise<void>((resolve) => {
-              whenIdle = resolve;
-              setTimeout(resolve, 10_000).unref();
-            });
-          }
+        try {
+          await listenMetrics();
+        } catch (err) {
+          await new Promise((resolve) => server!.close(resolve));
+          throw err;
         }
-        await container.counter.stop();
-        // Every event of a request that was answered is committed already; this flushes the rest.
-        await container.auditWriter.close();
-        await coherence.stop();
-        await notify.stop();
-        await closeDatabase();
+        return url;
+      },
+      close() {
+        if (closing) {
+          endDelay?.();
+          return closing;
+        }
+        readiness.drain();
+        closing = drainAndClose();
+        return closing;
       },
     };
+
+    async function drainAndClose() {
+      if (config.shutdownDelaySeconds > 0) {
+        logger.info('draining: /readyz answers 503; still serving until the delay has passed', { seconds: config.shutdownDelaySeconds });
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, config.shutdownDelaySeconds * 1000);
+          endDelay = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      container.revocationPurge.stop();
+      container.throttle.stop();
+      container.scheduler.stop();
+      await container.auditMaintenance.stop();
+      keyRing.stop();
+      if (server) {
+        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        server.closeIdleConnections();
+        const force = setTimeout(() => server!.closeAllConnections(), 10_000);
+        await closed;
+        clearTimeout(force);
+        if (inFlight > 0) {
+          await new Promise<void>((resolve) => {
+            whenIdle = resolve;
+            setTimeout(resolve, 10_000).unref();
+          });
+        }
+      }
+      await container.counter.stop();
+      // Every event of a request that was answered is committed already; this flushes the rest.
+      await container.auditWriter.close();
+      await metricsServer?.close();
+      await coherence.stop();
+      await notify.stop();
+      await closeDatabase();
+    }
   } catch (err) {
     await c?.coherence.stop();
     await c?.notify.stop();

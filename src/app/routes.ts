@@ -32,7 +32,9 @@ export function managementRouter(c: Container, verifier: AccessTokenVerifier, ro
   router.use(problemHandler(c.logger));
   router.use(recordDenials(c.auditWriter));
   router.use(authenticate(verifier, managementAudience(c.config.publicUrl), rootOrgId));
-  router.use(rateLimitPerToken(new TokenBuckets(c.config.managementRateLimit, c.config.managementRateBurst, c.clock)));
+  router.use(
+    rateLimitPerToken(new TokenBuckets(c.config.managementRateLimit, c.config.managementRateBurst, c.clock), () => c.metrics.rateLimited('management')),
+  );
   router.use(jsonBody());
   router.param('kid', (kid, _ctx, next) => {
     if (!KID.test(kid)) throw new NotFound('key not found');

@@ -26,6 +26,12 @@ export interface AuditWriterOptions {
   now?: () => Date;
 }
 
+/** What the writer tells as it goes (metrics): each stored event, and how long each INSERT took. */
+export interface AuditWriterObserver {
+  stored(event: AuditEvent): void;
+  batchWritten(seconds: number, ok: boolean): void;
+}
+
 interface Pending {
   event: AuditEvent;
   resolve: (event: AuditEvent) => void;
@@ -112,6 +118,11 @@ export class AuditWriter {
   #cancelScheduled: (() => void) | undefined;
   #draining: Promise<void> | undefined;
   #closed = false;
+  /** Events of the INSERT running now. */
+  #writing = 0;
+  #lastBatchFailed = false;
+  #lastFailureAt = -Infinity;
+  #observer: AuditWriterObserver | undefined;
 
   constructor(repo: AuditRepository, logger: Logger, options: AuditWriterOptions = {}) {
     this.#repo = repo;
@@ -136,6 +147,24 @@ export class AuditWriter {
       if (this.#pending.length >= this.#maxBatch) this.#startDraining();
       else if (!this.#cancelScheduled && !this.#draining) this.#schedule();
     });
+  }
+
+  /** Events not yet committed: waiting for a batch, or in the INSERT running now. */
+  get queueDepth(): number {
+    return this.#pending.length + this.#writing;
+  }
+
+  /**
+   * When the most recent INSERT failed (performance.now() ms), or undefined while the most
+   * recent one succeeded (or none ran yet).
+   */
+  get lastFailureAt(): number | undefined {
+    return this.#lastBatchFailed ? this.#lastFailureAt : undefined;
+  }
+
+  /** One observer (the metrics); it must not throw and must be cheap: it runs once per event. */
+  observe(observer: AuditWriterObserver): void {
+    this.#observer = observer;
   }
 
   /** Resolves once every event written before the call has been stored or has failed. */
@@ -172,10 +201,20 @@ export class AuditWriter {
     try {
       while (this.#pending.length) {
         const batch = this.#pending.splice(0, this.#maxBatch);
+        this.#writing = batch.length;
+        const started = performance.now();
         try {
           await this.#insert(batch.map((p) => p.event));
-          for (const p of batch) p.resolve(p.event);
+          this.#lastBatchFailed = false;
+          this.#observer?.batchWritten((performance.now() - started) / 1000, true);
+          for (const p of batch) {
+            p.resolve(p.event);
+            this.#observer?.stored(p.event);
+          }
         } catch (err) {
+          this.#lastBatchFailed = true;
+          this.#lastFailureAt = performance.now();
+          this.#observer?.batchWritten((this.#lastFailureAt - started) / 1000, false);
           this.#logger.error('audit events could not be stored; their requests fail', {
             events: batch.length,
             requestIds: batch
@@ -185,6 +224,8 @@ export class AuditWriter {
             err,
           });
           for (const p of batch) p.reject(err);
+        } finally {
+          this.#writing = 0;
         }
       }
     } finally {

@@ -1,7 +1,6 @@
 import type { Context } from 'koa';
 import type { AuditAction, AuditActor, AuditEventInput, AuditOutcome, AuditTarget } from './audit-event.ts';
 import type { Actor } from '../http/actor.ts';
-import { clientIp } from '../http/request-context.ts';
 
 // The one place audit events are built, one builder per kind of actor (audit-event.ts,
 // AuditActor): handlers and jobs say what happened; who acted and from where is filled in here.
@@ -13,7 +12,7 @@ function requestFacts(ctx: Context): Pick<AuditEventInput, 'requestId' | 'ip' | 
   return {
     // oidc-provider's own Koa context has no state of ours; the header set before it is the same id.
     requestId: (ctx.state.requestId as string | undefined) ?? (ctx.response.get('x-request-id') || null),
-    ip: clientIp(ctx) || null,
+    ip: ctx.ip || null,
     userAgent: ctx.get('user-agent').slice(0, 512) || null,
   };
 }

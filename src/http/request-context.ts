@@ -1,20 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import type { Context, Next } from 'koa';
 import type { Logger } from '../lib/logger.ts';
 
 const INCOMING_ID = /^[A-Za-z0-9._-]{1,128}$/;
-
-/**
- * The client address of each request as the app decided it (with the proxies it trusts), kept
- * by the request itself: oidc-provider's Koa context is another context of the same request.
- */
-const CLIENT_IPS = new WeakMap<IncomingMessage, string>();
-
-/** The client address of the request, for audit events and rate limits alike. */
-export function clientIp(ctx: Pick<Context, 'req' | 'ip'>): string {
-  return CLIENT_IPS.get(ctx.req) ?? ctx.ip;
-}
 
 /** Gives every request an id (X-Request-Id, echoed when the caller sent a sane one) and logs it once done. */
 export function requestContext(logger: Logger) {
@@ -24,7 +12,6 @@ export function requestContext(logger: Logger) {
     const incoming = ctx.get('x-request-id');
     const requestId = INCOMING_ID.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = requestId;
-    CLIENT_IPS.set(ctx.req, ctx.ip);
     ctx.set('X-Request-Id', requestId);
     if (logRequests) {
       const started = process.hrtime.bigint();

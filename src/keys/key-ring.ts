@@ -11,6 +11,8 @@ export interface Keyset {
   privateJwks: JWK[];
   activeKid: string;
   activeAlg: SigningAlg;
+  /** When the active key started signing (its age is a metric: a stalled rotation shows). */
+  activeSince: Date;
   /** `kid:status,…` of the published keys: equal versions, equal sets. */
   version: string;
 }
@@ -77,6 +79,7 @@ export class KeyRing {
       privateJwks,
       activeKid: active.kid,
       activeAlg: active.alg,
+      activeSince: active.activatedAt ?? active.createdAt,
       version: keys.map((k) => `${k.kid}:${k.status}`).join(','),
     };
   }

@@ -4,7 +4,6 @@ import { credentialIdOf } from '../credentials/secrets.ts';
 import type { ClientStore } from './client-store.ts';
 import { clientMetadataOf } from './clients.ts';
 import { isUuid } from '../lib/ids.ts';
-import { clientIp } from '../http/request-context.ts';
 import type { AuthThrottle } from '../throttling/auth-throttle.ts';
 import { TooManyRequests, throttledDescription } from './hooks/auth-throttle.ts';
 
@@ -29,7 +28,7 @@ export function adapterFactory(clients: Pick<ClientStore, 'findActiveWithCredent
       const ctx = Provider.ctx;
       const note = clientAuthNotes.getStore();
       // A client id refused from this address is refused before its agent is read (no database read, no bcrypt).
-      const wait = ctx && throttle.refusedPair(id, clientIp(ctx), 'token');
+      const wait = ctx && throttle.refusedPair(id, ctx.ip, 'token');
       if (wait) {
         ctx.set('Retry-After', String(wait));
         if (note) note.refused = true;

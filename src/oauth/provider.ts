@@ -20,6 +20,7 @@ import { jwksCaching } from './hooks/jwks-cache.ts';
 import { logServerErrors } from './hooks/server-errors.ts';
 import { tokenAudit } from './hooks/token-audit.ts';
 import { answerOutage } from './hooks/unavailable.ts';
+import { forwardedClientIp } from '../http/client-ip.ts';
 import { INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, TOKEN_PATH } from './paths.ts';
 
 // oidc-provider configured for one job: the client_credentials grant issuing RFC 9068 JWT
@@ -99,6 +100,8 @@ export function buildProvider({ config, keyset, clients, credentials, logger, au
     },
   });
 
+  // First, so that the audit events of /token name the client behind the proxies (ctx.ip).
+  if (config.trustProxy > 0) provider.use(forwardedClientIp(config.trustProxy));
   useAgentSecrets(provider, credentials);
   logServerErrors(provider, logger);
   // The hooks that only rewrite an answer run in one middleware, outermost (JWKS requests are

@@ -38,6 +38,8 @@ interface Deps {
   /** The org of a client id, to file its auth.throttled event where its admins see it. */
   orgOf: (clientId: string) => Promise<string | null>;
   logger: Logger;
+  /** Told of every refusal (metrics). */
+  onRefusal?: (endpoint: ThrottledEndpoint) => void;
 }
 
 const MAX_BLOCKS = 100_000;
@@ -55,8 +57,6 @@ export class AuthThrottle {
   /** key → until when (ms) it is refused. */
   readonly #blocks = new Lru<string, number>(MAX_BLOCKS);
   #purgeTimer: NodeJS.Timeout | undefined;
-  /** Told of every refusal (metrics). */
-  onRefusal: (endpoint: ThrottledEndpoint) => void = () => {};
 
   constructor(deps: Deps, options: AuthThrottleOptions) {
     this.#deps = deps;
@@ -152,7 +152,7 @@ export class AuthThrottle {
       this.#blocks.delete(key);
       return undefined;
     }
-    this.onRefusal(endpoint);
+    this.#deps.onRefusal?.(endpoint);
     return Math.ceil(left / 1000);
   }
 }

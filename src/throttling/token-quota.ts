@@ -23,10 +23,13 @@ export class TokenQuotas {
   readonly #counter: Pick<TokenCounter, 'count'>;
   readonly #now: () => number;
   readonly #refused = new Lru<string, true>(100_000);
+  readonly #onRefusal: () => void;
 
-  constructor(counter: Pick<TokenCounter, 'count'>, now: () => number = Date.now) {
+  /** `onRefusal` is told of every refusal (metrics). */
+  constructor(counter: Pick<TokenCounter, 'count'>, now: () => number = Date.now, onRefusal: () => void = () => {}) {
     this.#counter = counter;
     this.#now = now;
+    this.#onRefusal = onRefusal;
   }
 
   /** Whether one more token for the agent would exceed its quota, and until when. */
@@ -40,6 +43,7 @@ export class TokenQuotas {
       const key = `${agentId} ${bucket} ${start}`;
       const first = this.#refused.get(key) === undefined;
       if (first) this.#refused.set(key, true);
+      this.#onRefusal();
       return { limit, quota: max, retryAfterSeconds: Math.max(1, Math.ceil((start + BUCKET_MS[bucket] - now) / 1000)), first };
     }
     return undefined;

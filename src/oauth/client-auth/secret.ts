@@ -6,7 +6,6 @@ import { credentialIdOf } from '../../credentials/secrets.ts';
 import { parseBasicAuth, type BasicCredentials } from '../../http/basic-auth.ts';
 import { isUuid } from '../../lib/ids.ts';
 import { OAuthError, tooManyRequests } from '../errors.ts';
-import { clientIp } from '../../http/request-context.ts';
 import type { AuthThrottle, ThrottledEndpoint } from '../../throttling/auth-throttle.ts';
 import { throttledDescription } from '../hooks/auth-throttle.ts';
 import type { ClientStore } from '../client-store.ts';
@@ -69,7 +68,7 @@ export async function authenticateClient(
   const { clientId, clientSecret } = credentialsFrom(ctx, form);
   // A malformed client id names nobody: refused at no cost, so not counted.
   if (!isUuid(clientId)) throw new OAuthError(401, 'invalid_client', 'client authentication failed');
-  const ip = clientIp(ctx);
+  const ip = ctx.ip;
   const wait = deps.throttle.refusedPair(clientId, ip, endpoint);
   if (wait !== undefined) throw tooManyRequests(wait, throttledDescription(wait));
   // The agent and the credential its secret names, in one query.

@@ -6,7 +6,6 @@ import { OAuthError } from '../errors.ts';
 import type { ClientStore } from '../client-store.ts';
 import { authenticateClient } from '../client-auth/secret.ts';
 import { readBody } from '../../http/body.ts';
-import { clientIp } from '../../http/request-context.ts';
 import type { AuthThrottle, ThrottledEndpoint } from '../../throttling/auth-throttle.ts';
 import { throttledDescription } from '../hooks/auth-throttle.ts';
 import { tooManyRequests } from '../errors.ts';
@@ -42,7 +41,7 @@ export async function clientTokenRequest(
   { clients, credentials, throttle }: ClientAuthDeps,
 ): Promise<{ caller: ClientAgent; token: string }> {
   // A refused address is answered before its body is read.
-  const wait = throttle.refusedIp(clientIp(ctx), endpoint);
+  const wait = throttle.refusedIp(ctx.ip, endpoint);
   if (wait !== undefined) throw tooManyRequests(wait, throttledDescription(wait));
   const form = await readForm(ctx);
   const caller = await authenticateClient(ctx, form, endpoint, { clients, credentials, throttle });

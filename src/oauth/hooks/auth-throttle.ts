@@ -1,7 +1,6 @@
 import type { Context, Next } from 'koa';
 import { errors } from 'oidc-provider';
 import type { Logger } from '../../lib/logger.ts';
-import { clientIp } from '../../http/request-context.ts';
 import type { AuthThrottle } from '../../throttling/auth-throttle.ts';
 import { clientAuthNotes } from '../client-auth/note.ts';
 import { TOKEN_PATH } from '../paths.ts';
@@ -26,7 +25,7 @@ export class TooManyRequests extends errors.OIDCProviderError {
 export function throttleTokenAuth(throttle: AuthThrottle, logger: Logger) {
   return async function throttleClientAuth(ctx: Context, next: Next) {
     if (ctx.method !== 'POST' || ctx.path !== TOKEN_PATH) return next();
-    const ip = clientIp(ctx);
+    const ip = ctx.ip;
     const wait = throttle.refusedIp(ip, 'token');
     if (wait !== undefined) {
       ctx.status = 429;
