@@ -61,7 +61,12 @@ logger.info('agent-idp listening', {
 
 let stopping = false;
 async function shutdown(signal: string) {
-  if (stopping) return;
+  if (stopping) {
+    // A second signal: stop waiting out SHUTDOWN_DELAY_SECONDS (requests in flight still finish).
+    logger.info('second signal: closing without waiting for the shutdown delay', { signal });
+    void idp!.close();
+    return;
+  }
   stopping = true;
   logger.info('shutting down: draining requests', { signal });
   try {

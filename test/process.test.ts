@@ -33,7 +33,8 @@ const started: Started[] = [];
 const seenPids = new Set<number>();
 
 function environment(dataDir: string, extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'info', HOST: '127.0.0.1', BCRYPT_COST: '4', ...extra };
+  // METRICS_PORT 0: a free port, never one another process of this machine holds.
+  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'info', HOST: '127.0.0.1', BCRYPT_COST: '4', METRICS_PORT: '0', ...extra };
   // Embedded mode, whatever database the suite itself runs on.
   delete env.DATABASE_URL;
   delete env.KEY_ENCRYPTION_KEY;
@@ -147,6 +148,32 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('%s to the process `npm start` sta
       expect(await portIsFree(port)).toBe(true);
       expect(existsSync(lockFile)).toBe(false);
       expect(existsSync(join(s.dataDir, 'socket', '.s.PGSQL.5432'))).toBe(false);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe('the drain of `npm start`', () => {
+  it(
+    'answers /readyz 503 from the first SIGTERM while still serving; a second signal ends the wait and the process exits 0',
+    async () => {
+      const s = start('npm', ['start'], { PORT: '0', SHUTDOWN_DELAY_SECONDS: '300' });
+      const { url } = await listening(s);
+      descendants(s.child.pid!).forEach((pid) => seenPids.add(pid));
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+
+      s.child.kill('SIGTERM');
+      // The drain has started once /readyz says so; the server still answers everything else.
+      let readyz = await fetch(`${url}/readyz`);
+      while (readyz.status === 200) readyz = await fetch(`${url}/readyz`);
+      expect(readyz.status).toBe(503);
+      expect(await readyz.json()).toEqual({ status: 'unavailable', draining: true });
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${url}/.well-known/jwks.json`)).status).toBe(200);
+
+      s.child.kill('SIGTERM');
+      expect(await s.exited).toEqual({ code: 0, signal: null });
+      expect(s.stdout.join('')).toMatch(/"msg":"second signal: closing without waiting for the shutdown delay"/);
     },
     TEST_TIMEOUT_MS,
   );
