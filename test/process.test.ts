@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { generateSecret } from '../src/credentials/secrets.ts';
+import { isRunning } from '../src/db/embedded.ts';
 
 // The process as an operator runs it: `npm start` (or `node src/main.ts`) on the embedded
 // database in a DATA_DIR of its own, stopped by a signal to the process that was started.
@@ -97,15 +98,6 @@ function descendants(pid: number): number[] {
   return out;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function portIsFree(port: number): Promise<boolean> {
   const server = createServer();
   return new Promise((resolve) => {
@@ -117,7 +109,7 @@ async function portIsFree(port: number): Promise<boolean> {
 afterEach(async () => {
   for (const s of started.splice(0)) {
     for (const pid of [s.child.pid!, ...seenPids]) {
-      if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+      if (isRunning(pid)) process.kill(pid, 'SIGKILL');
     }
     rmSync(s.dataDir, { recursive: true, force: true });
   }
@@ -144,7 +136,7 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('%s to the process `npm start` sta
 
       expect(exit).toEqual({ code: 0, signal: null });
       expect(s.stdout.join('')).toMatch(/"msg":"stopped"/);
-      expect(below.filter(isAlive)).toEqual([]);
+      expect(below.filter(isRunning)).toEqual([]);
       expect(await portIsFree(port)).toBe(true);
       expect(existsSync(lockFile)).toBe(false);
       expect(existsSync(join(s.dataDir, 'socket', '.s.PGSQL.5432'))).toBe(false);

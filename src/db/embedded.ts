@@ -50,7 +50,8 @@ function socketDirectory(dataDir: string | undefined): { dir: string; remove: ()
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-function isRunning(pid: number): boolean {
+/** Whether a process of this pid lives (EPERM: it does, as another user's). */
+export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
