@@ -77,9 +77,9 @@ export class AuthThrottle {
     return this.#refused(ipKey(ip), endpoint);
   }
 
-  /** Seconds until this client id may try again from this IP, if it is refused now (either key); from memory only. */
+  /** Seconds until this client id may try again from this IP, if it is refused now; from memory only (the address alone is checked first, by refusedIp). */
   refusedPair(clientId: string, ip: string, endpoint: ThrottledEndpoint): number | undefined {
-    return this.#refused(pairKey(clientId, ip), endpoint) ?? this.#refused(ipKey(ip), endpoint);
+    return this.#refused(pairKey(clientId, ip), endpoint);
   }
 
   /**
