@@ -37,6 +37,23 @@ describe('discovery and JWKS', () => {
     }
   });
 
+  it('advertises every endpoint under the issuer, whatever Host the request names', async () => {
+    // node's fetch will not send another Host: a raw request, as an attacker (or a careless proxy) would.
+    const { request } = await import('node:http');
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = request(`${t.url}/.well-known/openid-configuration`, { headers: { host: 'attacker.example' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const metadata = JSON.parse(body);
+    expect(metadata).toMatchObject({ issuer: t.url, token_endpoint: `${t.url}/token`, jwks_uri: `${t.url}/.well-known/jwks.json` });
+    expect(body).not.toContain('attacker.example');
+  });
+
   it('publishes public keys only (the active one and the next one), cacheable, with an ETag', async () => {
     const res = await call(t.url, 'GET', '/.well-known/jwks.json');
     expect(res.status).toBe(200);

@@ -112,7 +112,7 @@ export function buildProvider({ config, keyset, clients, credentials, logger, au
     const route = (ctx as unknown as KoaContextWithOIDC).oidc?.route;
     // Only a good answer: the ETag is hashed once, from the first JWKS this Provider serves.
     if (ctx.status === 200 && route === 'jwks') cacheJwks(ctx);
-    else if (ctx.status === 200 && route === 'discovery') pruneDiscovery(ctx);
+    else if (ctx.status === 200 && route === 'discovery') pruneDiscovery(ctx, config.publicUrl);
     // Last: also after the token audit, which may have failed the request.
     answerOutage(ctx);
   });

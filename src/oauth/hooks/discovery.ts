@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { JWKS_PATH, TOKEN_PATH } from '../paths.ts';
 
 // What oidc-provider advertises by default and this server does not do: no authorization
 // endpoint, no ID tokens, no request objects.
@@ -21,9 +22,17 @@ const UNSERVED_METADATA = [
   'token_endpoint_auth_signing_alg_values_supported',
 ];
 
-/** After the discovery route: metadata that advertises only what this server does. */
-export function pruneDiscovery(ctx: Context): void {
+/**
+ * After the discovery route: metadata that advertises only what this server does, every
+ * endpoint under the issuer. oidc-provider builds token_endpoint and jwks_uri from the
+ * request's Host (and, without TLS here, http): a forged Host would advertise another server's
+ * token endpoint, where agents would send their secrets, and behind a TLS proxy the https
+ * issuer would advertise http endpoints.
+ */
+export function pruneDiscovery(ctx: Context, issuer: string): void {
   if (!ctx.body || typeof ctx.body !== 'object') return;
   const metadata = ctx.body as Record<string, unknown>;
   for (const field of UNSERVED_METADATA) delete metadata[field];
+  metadata.token_endpoint = issuer + TOKEN_PATH;
+  metadata.jwks_uri = issuer + JWKS_PATH;
 }
