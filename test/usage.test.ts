@@ -1,7 +1,7 @@
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { describeOnPostgres } from './helpers/postgres-only.ts';
 import { api } from './helpers/api.ts';
-import { agentWithSecret, createCredential, createOrg, requestToken } from './factories.ts';
+import { agentWithSecret, createCredential, createOrg, managementToken, requestToken } from './factories.ts';
 import { DAY_MS } from '../src/lib/time.ts';
 
 // Token quotas at /token and GET /api/v1/usage (design/operations.md), over real HTTP. The
@@ -76,6 +76,12 @@ describe('per-agent token quotas', () => {
     expect((await requestToken(idp, plain.clientId, plain.clientSecret)).status).toBe(429);
     for (let i = 0; i < 4; i++) expect((await requestToken(idp, own.clientId, own.clientSecret)).status).toBe(200);
     expect((await requestToken(idp, own.clientId, own.clientSecret)).status).toBe(429);
+    // An operator changes the org's default through the API: every instance has it before the answer.
+    const operator = await managementToken(idp, idp.operator.clientId, idp.operator.clientSecret);
+    const patched = await api(idp.url, operator).patch(`/api/v1/orgs/${other.orgId}`, { body: { limits: { tokensPerMinutePerAgent: 3 } } });
+    expect(patched.status).toBe(200);
+    expect((await requestToken(idp, plain.clientId, plain.clientSecret)).status).toBe(200);
+    expect((await requestToken(idp, plain.clientId, plain.clientSecret)).status).toBe(429);
     // Agents of other orgs are not bound by it.
     const free = await agentWithSecret(idp, org.token);
     for (let i = 0; i < 5; i++) expect((await requestToken(idp, free.clientId, free.clientSecret)).status).toBe(200);
