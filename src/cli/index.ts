@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { registerAgents } from './commands/agents.ts';
 import { registerAuth } from './commands/auth.ts';
+import { registerCredentials } from './commands/credentials.ts';
+import { registerKeys } from './commands/keys.ts';
+import { registerOrgs, registerUsage } from './commands/orgs.ts';
 import { CliError } from './errors.ts';
 import { DEFAULT_PROFILE } from './profiles.ts';
 
@@ -17,6 +21,11 @@ const program = new Command('agent-idp')
   .exitOverride();
 
 registerAuth(program);
+registerOrgs(program);
+registerAgents(program);
+registerCredentials(program);
+registerKeys(program);
+registerUsage(program);
 
 program.commandsGroup?.('Set-up (no server needed; migrate uses DATABASE_URL or the embedded database):');
 program
