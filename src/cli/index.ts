@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { registerAgents } from './commands/agents.ts';
+import { registerAudit } from './commands/audit.ts';
 import { registerAuth } from './commands/auth.ts';
 import { registerCredentials } from './commands/credentials.ts';
 import { registerKeys } from './commands/keys.ts';
@@ -25,6 +26,7 @@ registerOrgs(program);
 registerAgents(program);
 registerCredentials(program);
 registerKeys(program);
+registerAudit(program);
 registerUsage(program);
 
 program.commandsGroup?.('Set-up (no server needed; migrate uses DATABASE_URL or the embedded database):');
