@@ -6,6 +6,7 @@ import { registerAuth } from './commands/auth.ts';
 import { registerCredentials } from './commands/credentials.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerOrgs, registerUsage } from './commands/orgs.ts';
+import { registerToken } from './commands/token.ts';
 import { CliError } from './errors.ts';
 import { DEFAULT_PROFILE } from './profiles.ts';
 
@@ -27,6 +28,7 @@ registerAgents(program);
 registerCredentials(program);
 registerKeys(program);
 registerAudit(program);
+registerToken(program);
 registerUsage(program);
 
 program.commandsGroup?.('Set-up (no server needed; migrate uses DATABASE_URL or the embedded database):');
