@@ -1,45 +1,73 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { ConfigError, loadConfig } from '../../config/index.ts';
-import { openDatabase } from '../db/database.ts';
-import { generateSecret } from '../credentials/secrets.ts';
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { registerAgents } from './commands/agents.ts';
+import { registerAudit } from './commands/audit.ts';
+import { registerAuth } from './commands/auth.ts';
+import { registerCredentials } from './commands/credentials.ts';
+import { registerKeys } from './commands/keys.ts';
+import { registerOrgs, registerUsage } from './commands/orgs.ts';
+import { registerToken } from './commands/token.ts';
+import { CliError } from './errors.ts';
+import { DEFAULT_PROFILE } from './profiles.ts';
 
-// `npm run cli -- <command>`: operator chores that need no running server.
+// `agent-idp` (package.json bin; `npm run -s cli -- ...` in the repo): the operator CLI. It
+// talks to a running server over HTTP only, except the set-up commands, which need none.
+// Exit codes (design/cli-and-sdk.md): 0 ok, 1 the server refused, 2 usage, 3 unreachable or not logged in.
 
-const USAGE = `usage: npm run cli -- <command>
+const program = new Command('agent-idp')
+  .description('operate an agent-idp server: agents, credentials, keys, audit log, tokens')
+  .option('--json', "print the API's JSON unchanged, one document, nothing else on stdout")
+  .option('--profile <name>', 'the saved profile to use', DEFAULT_PROFILE)
+  .configureHelp({ showGlobalOptions: true })
+  .showHelpAfterError('(add --help for usage)')
+  .exitOverride();
 
-commands:
-  migrate                  run pending migrations on DATABASE_URL (or the embedded database)
-  bootstrap-credentials    print a fresh BOOTSTRAP_ADMIN_CLIENT_ID / BOOTSTRAP_ADMIN_CLIENT_SECRET pair
-  generate-kek             print a fresh KEY_ENCRYPTION_KEY (32 random bytes, base64)`;
+registerAuth(program);
+registerOrgs(program);
+registerAgents(program);
+registerCredentials(program);
+registerKeys(program);
+registerAudit(program);
+registerToken(program);
+registerUsage(program);
 
-async function migrate(): Promise<void> {
-  const config = loadConfig();
-  // openDatabase runs every pending migration.
-  const database = await openDatabase(config);
-  const rows: { name: string }[] = await database.dataSource.query('SELECT name FROM migrations ORDER BY id');
-  process.stdout.write(`database is at the latest migration (${rows.length} applied; last: ${rows.at(-1)?.name ?? 'none'})\n`);
-  await database.close();
+program.commandsGroup?.('Set-up (no server needed; migrate uses DATABASE_URL or the embedded database):');
+program
+  .command('migrate')
+  .description('run pending migrations on DATABASE_URL (or the embedded database)')
+  .action(async () => (await import('./setup.ts')).migrate());
+program
+  .command('bootstrap-credentials')
+  .description('print a fresh BOOTSTRAP_ADMIN_CLIENT_ID / BOOTSTRAP_ADMIN_CLIENT_SECRET pair')
+  .action(async () => (await import('./setup.ts')).bootstrapCredentials());
+program
+  .command('generate-kek')
+  .description('print a fresh KEY_ENCRYPTION_KEY (32 random bytes, base64)')
+  .action(async () => (await import('./setup.ts')).generateKek());
+
+// Every command and group inherits the exit override, so commander's usage errors reach the catch below.
+function exitOverrideAll(command: Command): void {
+  command.exitOverride();
+  command.commands.forEach(exitOverrideAll);
 }
+exitOverrideAll(program);
 
-const commands: Record<string, () => Promise<void> | void> = {
-  migrate,
-  'bootstrap-credentials'() {
-    const credentialId = randomUUID();
-    process.stdout.write(`BOOTSTRAP_ADMIN_CLIENT_ID=${randomUUID()}\nBOOTSTRAP_ADMIN_CLIENT_SECRET=${generateSecret(credentialId)}\n`);
-  },
-  'generate-kek'() {
-    process.stdout.write(`KEY_ENCRYPTION_KEY=${randomBytes(32).toString('base64')}\n`);
-  },
-};
-
-const command = commands[process.argv[2] ?? ''];
-if (!command) {
-  process.stderr.write(USAGE + '\n');
-  process.exit(process.argv[2] ? 2 : 0);
-}
 try {
-  await command();
+  if (process.argv.length <= 2) {
+    // No command: the usage, as a request for help.
+    program.outputHelp();
+  } else {
+    await program.parseAsync();
+  }
 } catch (err) {
-  process.stderr.write(`agent-idp: ${err instanceof ConfigError ? 'configuration error: ' : ''}${(err as Error).message}\n`);
-  process.exit(1);
+  if (err instanceof CommanderError) {
+    // commander has printed its message; --help and --version are successes, the rest usage errors.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else if (err instanceof CliError) {
+    process.stderr.write(`agent-idp: ${err.message}\n`);
+    process.exitCode = err.exitCode;
+  } else {
+    process.stderr.write(`agent-idp: ${(err as Error).stack ?? err}\n`);
+    process.exitCode = 1;
+  }
 }

@@ -1,0 +1,138 @@
+import type { Command } from 'commander';
+import type { components } from '../../../openapi/openapi-types.ts';
+import { collect, globals, integer, managementApi, promptLine } from '../context.ts';
+import { UsageError } from '../errors.ts';
+import { list, localTime, note, printJson, printRecord, printTable } from '../output.ts';
+
+type Agent = components['schemas']['Agent'];
+type AgentList = components['schemas']['AgentList'];
+
+interface AgentFlags {
+  name?: string;
+  scope?: string[];
+  audience?: string[];
+  description?: string;
+  owner?: string;
+  ttl?: number;
+}
+
+function agentBody(flags: AgentFlags): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  if (flags.name !== undefined) body.name = flags.name;
+  if (flags.scope) body.scopes = flags.scope;
+  if (flags.audience) body.audiences = flags.audience;
+  if (flags.description !== undefined) body.description = flags.description;
+  if (flags.owner !== undefined) body.owner = flags.owner;
+  if (flags.ttl !== undefined) body.accessTokenTtlSeconds = flags.ttl;
+  return body;
+}
+
+export function printAgent(agent: Agent): void {
+  printRecord([
+    ['agent id', agent.agentId],
+    ['name', agent.name],
+    ['status', agent.status],
+    ['org', agent.orgId],
+    ['scopes', list(agent.scopes)],
+    ['audiences', list(agent.audiences)],
+    ['description', agent.description],
+    ['owner', agent.owner],
+    ['token ttl', `${agent.accessTokenTtlSeconds} s`],
+    ['token quota', agent.tokenQuota ? JSON.stringify(agent.tokenQuota) : null],
+    ['metadata', Object.keys(agent.metadata).length ? JSON.stringify(agent.metadata) : null],
+    ['created', localTime(agent.createdAt)],
+    ['updated', localTime(agent.updatedAt)],
+  ]);
+}
+
+function withAgentFlags(command: Command): Command {
+  return command
+    .option('--scope <scope>', 'a scope the agent may request (repeat for several)', collect)
+    .option('--audience <uri>', 'a resource (RFC 8707) the agent may get tokens for; the first is the default (repeat for several)', collect)
+    .option('--description <text>', 'what the agent does')
+    .option('--owner <owner>', 'who answers for the agent')
+    .option('--ttl <seconds>', 'access token lifetime, 60 to 86400 seconds', integer(60, 86400));
+}
+
+export function registerAgents(program: Command): void {
+  const agents = program.command('agents').description("the agents (OAuth clients) of the logged-in agent's org");
+
+  agents
+    .command('list')
+    .description('list agents, a page at a time')
+    .option('--status <status>', 'only agents in this status: active, suspended or decommissioned')
+    .option('--page <n>', 'page number', integer(1), 1)
+    .option('--limit <n>', 'agents per page (at most 100)', integer(1, 100), 20)
+    .action(async (options: { status?: string; page: number; limit: number }, command: Command) => {
+      const page = await managementApi(command).get<AgentList>('/agents', options);
+      if (globals(command).json) return printJson(page);
+      printTable(
+        ['AGENT ID', 'NAME', 'STATUS', 'SCOPES', 'CREATED'],
+        page.data.map((a) => [a.agentId, a.name, a.status, list(a.scopes), localTime(a.createdAt)]),
+      );
+      const shown = (page.page - 1) * page.limit + page.data.length;
+      if (shown < page.total) note(`${page.data.length} of ${page.total} agents shown; --page ${page.page + 1} for more`);
+    });
+
+  agents
+    .command('get')
+    .description('show one agent')
+    .argument('<agent-id>')
+    .action(async (agentId: string, _options: unknown, command: Command) => {
+      const agent = await managementApi(command).get<Agent>(`/agents/${encodeURIComponent(agentId)}`);
+      if (globals(command).json) return printJson(agent);
+      printAgent(agent);
+    });
+
+  withAgentFlags(agents.command('create').description('register an agent (it has no secret yet: `credentials create` makes one)'))
+    .requiredOption('--name <name>', "the agent's name")
+    .action(async (options: AgentFlags, command: Command) => {
+      const agent = await managementApi(command).request<Agent>('POST', '/agents', { body: agentBody(options) });
+      if (globals(command).json) return printJson(agent);
+      printAgent(agent);
+    });
+
+  withAgentFlags(agents.command('update').description('change the given fields of an agent; --scope and --audience replace the whole list'))
+    .argument('<agent-id>')
+    .option('--name <name>', "the agent's new name")
+    .action(async (agentId: string, options: AgentFlags, command: Command) => {
+      const body = agentBody(options);
+      if (!Object.keys(body).length) throw new UsageError('nothing to change: give at least one of --name, --scope, --audience, --description, --owner, --ttl');
+      const agent = await managementApi(command).request<Agent>('PATCH', `/agents/${encodeURIComponent(agentId)}`, { body });
+      if (globals(command).json) return printJson(agent);
+      printAgent(agent);
+    });
+
+  for (const [name, status, description] of [
+    ['suspend', 'suspended', 'stop an agent from getting tokens; its tokens introspect inactive at once'],
+    ['reactivate', 'active', 'let a suspended agent get tokens again'],
+  ] as const) {
+    agents
+      .command(name)
+      .description(description)
+      .argument('<agent-id>')
+      .action(async (agentId: string, _options: unknown, command: Command) => {
+        const agent = await managementApi(command).request<Agent>('PATCH', `/agents/${encodeURIComponent(agentId)}`, { body: { status } });
+        if (globals(command).json) return printJson(agent);
+        printAgent(agent);
+      });
+  }
+
+  agents
+    .command('decommission')
+    .description('decommission an agent for good: revokes all its credentials and tokens; it cannot be undone')
+    .argument('<agent-id>')
+    .option('--yes', 'do not ask for confirmation (required when there is no terminal)')
+    .action(async (agentId: string, options: { yes?: boolean }, command: Command) => {
+      const api = managementApi(command);
+      if (!options.yes) {
+        if (!process.stdin.isTTY) throw new UsageError('decommissioning cannot be undone: pass --yes to confirm');
+        const agent = await api.get<Agent>(`/agents/${encodeURIComponent(agentId)}`);
+        const answer = await promptLine(`decommission ${agent.name} (${agent.agentId}) for good? type its name to confirm: `);
+        if (answer !== agent.name) throw new UsageError('not confirmed; nothing was changed');
+      }
+      await api.request('DELETE', `/agents/${encodeURIComponent(agentId)}`);
+      // 204: the API answers no JSON, so --json prints none either; the note goes to stderr.
+      note(`agent ${agentId} decommissioned`);
+    });
+}
