@@ -1,0 +1,4 @@
+export { AgentTokenClient, type AgentTokenClientOptions, type AccessToken, type TokenRequest } from './client.ts';
+export { AgentIdpError, OAuthError, NetworkError, DiscoveryError, TokenError, type TokenErrorCode } from './errors.ts';
+export type { FetchLike, RetryPolicy } from './http.ts';
+export type { ServerMetadata } from './discovery.ts';
