@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import { SignJWT, decodeProtectedHeader, generateKeyPair } from 'jose';
@@ -338,5 +338,65 @@ describe('the verifier and the signing keys', () => {
     expect(await rejection(strict.verify(signed))).toMatchObject({ code: 'invalid_token' });
     await lenient.verify(signed);
     expect(await rejection(createVerifier({ issuer: k.url, audience: AUDIENCE }).verify(signed))).toMatchObject({ code: 'invalid_token' });
+  });
+});
+
+// A real proxy in front of a server whose PUBLIC_URL it is: it fails the first requests to
+// /token as told, then passes everything on.
+describe('AgentTokenClient retries', () => {
+  let proxy: Server;
+  let idp: TestIdp;
+  let agent: { clientId: string; clientSecret: string };
+  const failures: Array<'503' | '429' | 'reset'> = [];
+  let tokenRequests = 0;
+
+  beforeAll(async () => {
+    let upstream = '';
+    proxy = createServer((req, res) => {
+      if (req.url === '/token') {
+        tokenRequests++;
+        const failure = failures.shift();
+        if (failure === 'reset') return void req.socket.destroy();
+        if (failure) {
+          res.writeHead(Number(failure), { 'retry-after': failure === '503' ? '1' : '0', 'content-type': 'application/json' });
+          return void res.end(JSON.stringify({ error: failure === '503' ? 'temporarily_unavailable' : 'slow_down' }));
+        }
+      }
+      const forward = request(`${upstream}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(forward);
+    });
+    const proxyUrl = await listen(proxy);
+    idp = await startTestIdp({ env: { PUBLIC_URL: proxyUrl } });
+    upstream = idp.url;
+    const org = await createOrg({ url: proxyUrl, operator: idp.operator });
+    agent = await agentWithSecret({ url: proxyUrl }, org.token, { audiences: [AUDIENCE] });
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => proxy.close(resolve));
+    await idp.close();
+  });
+  beforeEach(() => {
+    failures.length = 0;
+    tokenRequests = 0;
+  });
+
+  it('gets through a 503, a reset connection and a 429, waiting as Retry-After says', async () => {
+    failures.push('503', 'reset', '429');
+    const client = new AgentTokenClient({ issuer: idp.config.publicUrl, ...agent });
+    const started = Date.now();
+    const token = await client.getToken();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+    expect(tokenRequests).toBe(4);
+    await createVerifier({ issuer: idp.config.publicUrl, audience: AUDIENCE }).verify(token.accessToken);
+  });
+
+  it('gives up after maxAttempts with the last answer as an OAuthError', async () => {
+    failures.push('429', '429', '429');
+    const client = new AgentTokenClient({ issuer: idp.config.publicUrl, ...agent, retry: { maxAttempts: 2 } });
+    expect(await rejection(client.getToken())).toMatchObject({ code: 'slow_down', status: 429 });
+    expect(tokenRequests).toBe(2);
   });
 });
