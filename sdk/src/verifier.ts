@@ -108,7 +108,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
         throw err;
       }
       if (options.introspection && !(await isActive(token, claims.exp)))
-        throw new TokenError('invalid_token', 'the token is not active (revoked, or its agent or key is)');
+        throw new TokenError('invalid_token', 'the token is not active: revoked, or its agent suspended, or its signing key revoked');
       requireScopes(claims, options.requiredScopes);
       return claims;
     },
