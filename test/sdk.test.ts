@@ -393,6 +393,19 @@ describe('AgentTokenClient retries', () => {
     await createVerifier({ issuer: idp.config.publicUrl, audience: AUDIENCE }).verify(token.accessToken);
   });
 
+  it('keeps using the cached token while renewal fails for want of a server, until it expires', async () => {
+    const time = clock();
+    const client = new AgentTokenClient({ issuer: idp.config.publicUrl, ...agent, now: time.now, retry: { maxAttempts: 1 } });
+    const first = await client.getToken();
+    time.advance((first.expiresAt - time.now()) * 0.9);
+    failures.push('503');
+    expect(await client.getToken()).toBe(first);
+    expect(tokenRequests).toBe(2);
+    const renewed = await client.getToken();
+    expect(renewed.accessToken).not.toBe(first.accessToken);
+    expect(tokenRequests).toBe(3);
+  });
+
   it('gives up after maxAttempts with the last answer as an OAuthError', async () => {
     failures.push('429', '429', '429');
     const client = new AgentTokenClient({ issuer: idp.config.publicUrl, ...agent, retry: { maxAttempts: 2 } });

@@ -1,5 +1,5 @@
 import { cachedDiscovery, type ServerMetadata } from './discovery.ts';
-import { OAuthError } from './errors.ts';
+import { NetworkError, OAuthError } from './errors.ts';
 import { basicAuth, defaultRetry, requestJson, type FetchLike, type RetryPolicy } from './http.ts';
 
 // An agent's tokens: client_credentials with client_secret_basic, cached per (scope, resource)
@@ -62,7 +62,11 @@ export class AgentTokenClient {
     this.#metadata = cachedDiscovery(this.#fetch, options.issuer);
   }
 
-  /** A token for (scope, resource): the cached one while it is fresh, else a new one; concurrent callers share one request. */
+  /**
+   * A token for (scope, resource): the cached one while it is fresh, else a new one; concurrent
+   * callers share one request. If renewing fails for want of a server (5xx, 429, network), the
+   * cached token is returned while it has not expired.
+   */
   async getToken(request: TokenRequest = {}): Promise<AccessToken> {
     const params = this.#params(request);
     const key = `${params.scope ?? ''} ${params.resource ?? ''}`;
@@ -71,10 +75,19 @@ export class AgentTokenClient {
     let pending = this.#inFlight.get(key);
     if (!pending) {
       pending = this.#requestToken(params)
-        .then((entry) => {
-          this.#cache.set(key, entry);
-          return entry.token;
-        })
+        .then(
+          (entry) => {
+            this.#cache.set(key, entry);
+            return entry.token;
+          },
+          (err: unknown) => {
+            // Renewing early is what lets an agent ride out an outage: while the cached token has
+            // not expired, it is still good. A refusal (4xx: a revoked credential) is not ridden out.
+            const current = this.#cache.get(key);
+            if (current && this.#now() < current.token.expiresAt && isUnavailable(err)) return current.token;
+            throw err;
+          },
+        )
         .finally(() => this.#inFlight.delete(key));
       this.#inFlight.set(key, pending);
     }
@@ -139,6 +152,8 @@ export class AgentTokenClient {
     return { token, renewAt: Math.min(sentAt + lifeMs * RENEW_AT_LIFE, token.expiresAt - RENEW_BEFORE_MS) };
   }
 }
+
+const isUnavailable = (err: unknown) => err instanceof NetworkError || (err instanceof OAuthError && (err.status >= 500 || err.status === 429));
 
 function withToken(init: RequestInit, token: AccessToken): RequestInit {
   const headers = new Headers(init.headers);
