@@ -2723,7 +2723,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Revoked. */
+            /**
+             * @description Revoked, or revoked already: revoking is idempotent, as a DELETE is (a second call
+             *     changes nothing; its `credential.revoked` event says `alreadyRevoked: true`). The
+             *     credentials of a decommissioned agent are revoked already.
+             */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -2734,8 +2738,6 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            /** @description The credential is already revoked, or the agent is decommissioned. */
-            409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
