@@ -30,21 +30,21 @@ export class AgentsService {
   readonly #repo: AgentsRepository;
   readonly #credentials: Pick<CredentialsService, 'revokeAllOfAgent'>;
   readonly #orgs: Pick<OrgsRepository, 'lockById'>;
-  /** `<issuer>/api/v1`, which no agent registers (policies/grants.ts). */
-  readonly #managementAudience: string;
+  /** `<issuer>/api/v1` and `<issuer>/mcp`, which no agent registers (policies/grants.ts). */
+  readonly #managementAudiences: string[];
 
   constructor(
     dataSource: DataSource,
     repo: AgentsRepository,
     credentials: Pick<CredentialsService, 'revokeAllOfAgent'>,
     orgs: Pick<OrgsRepository, 'lockById'>,
-    managementAudience: string,
+    managementAudiences: string[],
   ) {
     this.#ds = dataSource;
     this.#repo = repo;
     this.#credentials = credentials;
     this.#orgs = orgs;
-    this.#managementAudience = managementAudience;
+    this.#managementAudiences = managementAudiences;
   }
 
   /** A new agent row (not stored). */
@@ -70,7 +70,7 @@ export class AgentsService {
 
   async create(actor: Actor, input: AgentInput): Promise<Agent> {
     assertGrantableScopes(input.scopes, actor);
-    assertRegistrableAudiences(input.audiences, this.#managementAudience);
+    assertRegistrableAudiences(input.audiences, this.#managementAudiences);
     assertConsistentQuota(input.tokenQuota);
     const agent = AgentsService.build(actor.orgId, input);
     // Count and insert under the org's row lock: concurrent creates cannot both take the last place.
@@ -99,7 +99,7 @@ export class AgentsService {
       throw new Conflict('agent_decommissioned', `agent ${agentId} is decommissioned and cannot change`);
     }
     assertGrantableScopes(changes.scopes, actor);
-    assertRegistrableAudiences(changes.audiences, this.#managementAudience);
+    assertRegistrableAudiences(changes.audiences, this.#managementAudiences);
     assertConsistentQuota(changes.tokenQuota);
     const updated: Agent = { ...agent, ...changes, updatedAt: new Date() } as Agent;
     await this.#repo.update(actor.orgId, agentId, {

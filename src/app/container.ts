@@ -25,7 +25,7 @@ import { schedulerEvent } from '../audit/events.ts';
 import { ClientStore } from '../oauth/client-store.ts';
 import { RevocationsRepository } from '../oauth/revocations.repository.ts';
 import { RevocationPurge } from '../oauth/revocation-purge.ts';
-import { managementAudience } from '../oauth/paths.ts';
+import { managementAudiences } from '../oauth/paths.ts';
 import { buildProvider } from '../oauth/provider.ts';
 import { ProviderHost } from '../oauth/provider-host.ts';
 import { AccessTokenVerifier } from '../oauth/verifier.ts';
@@ -71,7 +71,7 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
   const keyRing = new KeyRing(repositories.keys, masterKey, notify, logger);
   const keys = new KeysService(ds, repositories.keys, masterKey, config, logger, keyRing);
   const credentials = new CredentialsService(ds, repositories, new SecretMemory(config.secretMemorySeconds), { bcryptCost: config.bcryptCost });
-  const agents = new AgentsService(ds, repositories.agents, credentials, repositories.orgs, managementAudience(config.publicUrl));
+  const agents = new AgentsService(ds, repositories.agents, credentials, repositories.orgs, managementAudiences(config.publicUrl));
   const orgs = new OrgsService(ds, repositories, credentials);
 
   const auditWriter = new AuditWriter(repositories.audit, logger);

@@ -30,28 +30,28 @@ export function holdsManagementScope(scopes: string[]): boolean {
 
 /**
  * The audiences an agent's tokens may carry, the one a request without `resource` gets first:
- * its registered audiences in order, then the management API's (`<issuer>/api/v1`) when it holds
- * a management scope; with neither, DEFAULT_AUDIENCE. The management audience is implied, never
- * stored, so that it follows the issuer when PUBLIC_URL changes.
+ * its registered audiences in order, then the management audiences (`<issuer>/api/v1`, `<issuer>/mcp`)
+ * when it holds a management scope; with neither, DEFAULT_AUDIENCE. The management audiences are
+ * implied, never stored, so that they follow the issuer when PUBLIC_URL changes.
  */
-export function allowedAudiences(agent: { scopes: string[]; audiences: string[] }, managementAudience: string, defaultAudience: string): string[] {
-  const allowed = holdsManagementScope(agent.scopes) ? [...agent.audiences, managementAudience] : agent.audiences;
+export function allowedAudiences(agent: { scopes: string[]; audiences: string[] }, managementAudiences: string[], defaultAudience: string): string[] {
+  const allowed = holdsManagementScope(agent.scopes) ? [...agent.audiences, ...managementAudiences] : agent.audiences;
   return allowed.length > 0 ? allowed : [defaultAudience];
 }
 
 /**
- * The management audience is not registered: it is implied by the management scopes. Storing it
- * would pin today's issuer into the row, and as the first audience it would silently decide the
- * default of the agent's tokens; so it is refused with the rule rather than dropped.
+ * The management audiences are not registered: they are implied by the management scopes.
+ * Storing one would pin today's issuer into the row, and as the first audience it would silently
+ * decide the default of the agent's tokens; so it is refused with the rule rather than dropped.
  */
-export function assertRegistrableAudiences(audiences: string[] | undefined, managementAudience: string): void {
+export function assertRegistrableAudiences(audiences: string[] | undefined, managementAudiences: string[]): void {
   if (!audiences) return;
   const errors = audiences.flatMap((audience, i) =>
-    audience === managementAudience
+    managementAudiences.includes(audience)
       ? [
           {
             field: `/audiences/${i}`,
-            message: `${managementAudience} is implied by the management scopes (agents:read, agents:write, audit:read, keys:*, orgs:*) and is not registered`,
+            message: `${audience} is implied by the management scopes (agents:read, agents:write, audit:read, keys:*, orgs:*) and is not registered`,
           },
         ]
       : [],

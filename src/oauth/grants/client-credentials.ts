@@ -6,7 +6,7 @@ import type { AgentClient } from '../clients.ts';
 import type { TokenQuotas } from '../../throttling/token-quota.ts';
 import { clientAuthNotes } from '../client-auth/note.ts';
 import { TooManyRequests } from '../hooks/auth-throttle.ts';
-import { managementAudience } from '../paths.ts';
+import { managementAudiences } from '../paths.ts';
 
 // The client_credentials grant (RFC 6749 §4.4) as agents use it: RFC 9068 JWT access tokens for
 // one audience (RFC 8707 `resource`), with the scopes and audiences the agent was registered
@@ -22,7 +22,7 @@ export function clientCredentialsGrant(
   keyset: Keyset,
   quotas: Pick<TokenQuotas, 'refusal'>,
 ): Pick<Configuration, 'ttl' | 'formats'> & { features: Configuration['features'] } {
-  const management = managementAudience(config.publicUrl);
+  const management = managementAudiences(config.publicUrl);
   const audiencesOf = (client: AgentClient) =>
     allowedAudiences({ scopes: client.agent_scopes, audiences: client.agent_audiences }, management, config.defaultAudience);
   return {
