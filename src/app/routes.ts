@@ -4,7 +4,7 @@ import type { Container } from './container.ts';
 import { problemHandler } from '../http/problem.ts';
 import { jsonBody } from '../http/body.ts';
 import { authenticate } from '../http/bearer.ts';
-import { NotFound } from '../http/errors.ts';
+import { NotFound, Unauthorized } from '../http/errors.ts';
 import type { ManagementState } from '../http/state.ts';
 import { isUuid } from '../lib/ids.ts';
 import type { ScopeCheck } from '../policies/scopes.ts';
@@ -36,6 +36,31 @@ export function managementRouter(c: Container, verifier: AccessTokenVerifier, ro
     rateLimitPerToken(new TokenBuckets(c.config.managementRateLimit, c.config.managementRateBurst, c.clock), () => c.metrics.rateLimited('management')),
   );
   router.use(jsonBody());
+  managementRoutes(router, c);
+  return router;
+}
+
+/**
+ * The same management routes for the tools of /mcp (src/mcp/): each tool is dispatched to its
+ * route, so the scope check, org isolation, validation, settle step, audit event and presenter
+ * are the route's own. The /mcp endpoint has verified its token (audience `<issuer>/mcp`) and
+ * rate-limited it already, and hands the actor and the arguments over on ctx.state; a context
+ * without an actor is refused here as at /api/v1.
+ */
+export function mcpOperationsRouter(c: Container): Router<ManagementState> {
+  const router = new Router<ManagementState>({ prefix: MANAGEMENT_AUDIENCE_PATH });
+  router.use(problemHandler(c.logger));
+  router.use(recordDenials(c.auditWriter));
+  router.use((ctx, next) => {
+    if (!ctx.state.actor) throw new Unauthorized();
+    return next();
+  });
+  managementRoutes(router, c);
+  return router;
+}
+
+/** Which management routes exist and their chains, after whatever authenticated the actor. */
+function managementRoutes(router: Router<ManagementState>, c: Container): void {
   router.param('kid', (kid, _ctx, next) => {
     if (!KID.test(kid)) throw new NotFound('key not found');
     return next();
@@ -54,7 +79,6 @@ export function managementRouter(c: Container, verifier: AccessTokenVerifier, ro
   keysRoutes(router, { keys: c.keys, auditWriter, settled });
   auditRoutes(router, { audit: c.audit });
   usageRoutes(router, { usage: c.usage });
-  return router;
 }
 
 /** Routes of /api/v1 that need no token: the public half of a signing key. */
