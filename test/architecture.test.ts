@@ -30,6 +30,8 @@ const LAYER: Record<string, number> = {
   usage: 3,
   health: 3,
   oauth: 4,
+  // The MCP server: its paths and audience come from oauth/paths.ts; app hands it the management routes.
+  mcp: 4.5,
   app: 5,
   // Entry points: the process (src/main.ts) and the CLI.
   '.': 6,

@@ -13,6 +13,8 @@ export interface AppRouters {
   health: Router;
   oauth: Router;
   public: Router;
+  /** agent-idp's own MCP server and its protected resource metadata. */
+  mcp: Router;
   management: Router<never> | Router;
 }
 
@@ -31,6 +33,8 @@ export function createApp(providerHost: ProviderHost, routers: AppRouters, logge
   app.use(routers.oauth.routes());
   app.use(routers.oauth.allowedMethods({ throw: false }));
   app.use(routers.public.routes());
+  app.use(routers.mcp.routes());
+  app.use(routers.mcp.allowedMethods({ throw: false }));
   app.use(routers.management.routes() as Koa.Middleware);
   app.use(routers.management.allowedMethods({ throw: false }) as Koa.Middleware);
   // Whatever is neither an OAuth endpoint nor a management route.

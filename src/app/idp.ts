@@ -17,7 +17,7 @@ import { ReadinessCheck } from '../health/readiness.ts';
 import { healthRouter } from '../health/health.routes.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
 import { buildContainer, buildOAuth, type Container, type ContainerOptions } from './container.ts';
-import { describeRoutes, managementRouter, oauthRouter, publicRouter, type RouteInfo } from './routes.ts';
+import { describeRoutes, managementRouter, mcpEndpoint, oauthRouter, publicRouter, type RouteInfo } from './routes.ts';
 import { createApp } from './app.ts';
 import { ENTITIES } from './entities.ts';
 
@@ -82,12 +82,18 @@ export async function createIdp(
 
     const container = c;
     const { providerHost, verifier } = buildOAuth(c);
-    const management = managementRouter(c, verifier, () => boot.rootOrg.id);
+    const rootOrgId = () => boot.rootOrg.id;
+    const management = managementRouter(c, verifier, rootOrgId);
     const readiness = new ReadinessCheck({ dataSource: database.dataSource, keyRing, auditWriter: c.auditWriter });
-    const app = createApp(providerHost, { health: healthRouter(readiness), oauth: oauthRouter(c, verifier), public: publicRouter(c), management }, logger, {
-      metrics: c.metrics,
-      trustProxy: config.trustProxy,
-    });
+    const app = createApp(
+      providerHost,
+      { health: healthRouter(readiness), oauth: oauthRouter(c, verifier), public: publicRouter(c), mcp: mcpEndpoint(c, verifier, rootOrgId), management },
+      logger,
+      {
+        metrics: c.metrics,
+        trustProxy: config.trustProxy,
+      },
+    );
 
     keyRing.start();
     c.revocationPurge.start();

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { Container } from './container.ts';
@@ -22,6 +23,8 @@ import { revocationEndpoint } from '../oauth/endpoints/revoke.ts';
 import { INTROSPECTION_PATH, MANAGEMENT_AUDIENCE_PATH, REVOCATION_PATH, managementAudience } from '../oauth/paths.ts';
 import type { AccessTokenVerifier } from '../oauth/verifier.ts';
 import { TokenBuckets, rateLimitPerToken } from '../throttling/rate-limit.ts';
+import { mcpRouter } from '../mcp/mcp.routes.ts';
+import { dispatchTo } from '../mcp/dispatch.ts';
 
 // Which routes exist and what each one's chain is. Each domain adds its own routes and gets
 // only the services it calls.
@@ -79,6 +82,24 @@ function managementRoutes(router: Router<ManagementState>, c: Container): void {
   keysRoutes(router, { keys: c.keys, auditWriter, settled });
   auditRoutes(router, { audit: c.audit });
   usageRoutes(router, { usage: c.usage });
+}
+
+/** The server's version, as MCP clients are told it (serverInfo). */
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** agent-idp's own MCP server at /mcp: its tools run the management routes (mcpOperationsRouter). */
+export function mcpEndpoint(c: Container, verifier: AccessTokenVerifier, rootOrgId: () => string): Router {
+  return mcpRouter({
+    issuer: c.config.publicUrl,
+    verifier,
+    rootOrgId,
+    auditWriter: c.auditWriter,
+    buckets: new TokenBuckets(c.config.managementRateLimit, c.config.managementRateBurst, c.clock),
+    onRateLimited: () => c.metrics.rateLimited('management'),
+    dispatch: dispatchTo(mcpOperationsRouter(c).routes() as Middleware),
+    logger: c.logger,
+    version: VERSION,
+  });
 }
 
 /** Routes of /api/v1 that need no token: the public half of a signing key. */
