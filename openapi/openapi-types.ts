@@ -775,6 +775,67 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/oauth-protected-resource/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Protected resource metadata of /mcp (RFC 9728)
+         * @description Where an MCP client learns which authorization server issues tokens for `/mcp` (this
+         *     one) and which scopes exist. A 401 of `/mcp` points here (`resource_metadata`).
+         *
+         *     ```sh
+         *     curl -s http://localhost:3000/.well-known/oauth-protected-resource/mcp
+         *     ```
+         */
+        get: operations["getMcpResourceMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** No event stream (stateless server) */
+        get: operations["getMcp"];
+        put?: never;
+        /**
+         * MCP messages (Streamable HTTP transport, stateless)
+         * @description JSON-RPC messages of the Model Context Protocol (`initialize`, `tools/list`,
+         *     `tools/call`, ...), answered as JSON (`Accept: application/json, text/event-stream`, as
+         *     the transport requires). No session is kept: each POST stands alone.
+         *
+         *     The bearer token's audience must be `<issuer>/mcp` (request it with
+         *     `resource=<issuer>/mcp`; a management scope allows it, as for `<issuer>/api/v1`). A
+         *     token for `/api/v1` does not open `/mcp`, nor the reverse.
+         *
+         *     Tools: `list_agents`, `get_agent`, `create_agent`, `update_agent`, `suspend_agent`,
+         *     `reactivate_agent`, `decommission_agent`, `list_credentials`, `create_credential`,
+         *     `rotate_credential`, `revoke_credential`, `query_audit`, `get_usage`, and for operators
+         *     `list_keys`, `rotate_keys`. Each runs its management route: the same scope, org,
+         *     validation (input schemas are this document's request schemas), audit event and answer
+         *     (`structuredContent`). A refusal (missing scope, bad argument, not found) is a tool
+         *     result with `isError: true` and the problem's detail.
+         */
+        post: operations["postMcp"];
+        /** No session to end (stateless server) */
+        delete: operations["deleteMcp"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1212,6 +1273,22 @@ export interface components {
                 clientSecret: components["schemas"]["ClientSecret"];
             };
         };
+        /** @description RFC 9728 §2. */
+        ProtectedResourceMetadata: {
+            /**
+             * Format: uri
+             * @example http://localhost:3000/mcp
+             */
+            resource: string;
+            authorization_servers: string[];
+            scopes_supported: string[];
+            bearer_methods_supported: "header"[];
+        };
+        /** @description A JSON-RPC 2.0 message of the Model Context Protocol (its schema is the MCP specification's). */
+        JsonRpcMessage: {
+            /** @constant */
+            jsonrpc: "2.0";
+        };
         /** @description An error of the management API (RFC 9457 problem details). */
         Problem: {
             /** @description A URI reference that identifies the problem type. */
@@ -1504,6 +1581,30 @@ export interface components {
                  *     }
                  */
                 "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description No bearer token, or one that is invalid, expired, revoked or not for `<issuer>/mcp`. */
+        McpUnauthorized: {
+            headers: {
+                /**
+                 * @description RFC 9728 §5.1; `error="invalid_token"` only when a token was presented.
+                 * @example Bearer error="invalid_token", resource_metadata="http://localhost:3000/.well-known/oauth-protected-resource/mcp"
+                 */
+                "WWW-Authenticate"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The server is stateless; only POST is served. */
+        McpMethodNotAllowed: {
+            headers: {
+                Allow?: "POST";
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["JsonRpcMessage"];
             };
         };
         /** @description No bearer token, or one that is invalid, expired, revoked or not for `<issuer>/api/v1`. */
@@ -2880,6 +2981,106 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getMcpResourceMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProtectedResourceMetadata"];
+                };
+            };
+        };
+    };
+    getMcp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            401: components["responses"]["McpUnauthorized"];
+            405: components["responses"]["McpMethodNotAllowed"];
+        };
+    };
+    postMcp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JsonRpcMessage"];
+            };
+        };
+        responses: {
+            /** @description The JSON-RPC answer. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JsonRpcMessage"];
+                };
+            };
+            /** @description A notification or response was accepted; nothing to answer. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not a JSON-RPC message (JSON-RPC error -32700 or -32600). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JsonRpcMessage"];
+                };
+            };
+            401: components["responses"]["McpUnauthorized"];
+            /** @description The Accept header does not allow both `application/json` and `text/event-stream`. */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JsonRpcMessage"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteMcp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            401: components["responses"]["McpUnauthorized"];
+            405: components["responses"]["McpMethodNotAllowed"];
         };
     };
 }

@@ -30,7 +30,7 @@ describe('openapi/openapi.yaml', () => {
     }
   });
 
-  it('documents the OAuth endpoints served by oidc-provider, and the health probes', () => {
+  it('documents the OAuth endpoints served by oidc-provider, the health probes and the MCP endpoint', () => {
     for (const [method, path] of [
       ['GET', '/.well-known/openid-configuration'],
       ['GET', '/.well-known/oauth-authorization-server'],
@@ -38,6 +38,10 @@ describe('openapi/openapi.yaml', () => {
       ['POST', '/token'],
       ['GET', '/healthz'],
       ['GET', '/readyz'],
+      ['POST', '/mcp'],
+      ['GET', '/mcp'],
+      ['DELETE', '/mcp'],
+      ['GET', '/.well-known/oauth-protected-resource/mcp'],
     ]) {
       expect(operationFor(method, path)).toBeDefined();
     }
