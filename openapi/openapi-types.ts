@@ -155,8 +155,9 @@ export interface paths {
          *     `iss, sub, client_id, aud, scope, jti, iat, exp, org_id`. Requested scopes are limited
          *     to the agent's registered scopes. The audiences the agent may ask for with `resource`
          *     (RFC 8707) are its registered `audiences`, plus the management API's `<issuer>/api/v1`
-         *     when it holds a management scope (`agents:read`, `agents:write`, `audit:read`, `keys:*`,
-         *     `orgs:*`): that one is implied, never registered, and follows the issuer (`PUBLIC_URL`).
+         *     and the MCP server's `<issuer>/mcp` when it holds a management scope (`agents:read`,
+         *     `agents:write`, `audit:read`, `keys:*`, `orgs:*`): those are implied, never registered,
+         *     and follow the issuer (`PUBLIC_URL`).
          *     Without `resource`, the token's audience is the agent's first registered audience; with
          *     none registered, `<issuer>/api/v1` if it holds a management scope, else
          *     `DEFAULT_AUDIENCE`. Any other `resource` is `invalid_target`.
@@ -1033,7 +1034,7 @@ export interface components {
             scopes?: components["schemas"]["ScopeToken"][];
             /**
              * @description The resources (RFC 8707) the agent may get tokens for; the first is the default.
-             *     Not `<issuer>/api/v1` (400): the management scopes imply it.
+             *     Not `<issuer>/api/v1` nor `<issuer>/mcp` (400): the management scopes imply them.
              */
             audiences?: components["schemas"]["Audience"][];
             metadata?: components["schemas"]["Metadata"];
@@ -1049,7 +1050,7 @@ export interface components {
             scopes?: components["schemas"]["ScopeToken"][];
             /**
              * @description The resources (RFC 8707) the agent may get tokens for; the first is the default.
-             *     Not `<issuer>/api/v1` (400): the management scopes imply it.
+             *     Not `<issuer>/api/v1` nor `<issuer>/mcp` (400): the management scopes imply them.
              */
             audiences?: components["schemas"]["Audience"][];
             metadata?: components["schemas"]["Metadata"];
