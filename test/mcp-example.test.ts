@@ -113,4 +113,25 @@ describe('an MCP server protected with agent-idp', () => {
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token", error_description="[^"]*aud[^"]*", resource_metadata="/);
     await expect(connect(token)).rejects.toThrow();
   });
+
+  it('with required scopes, advertises them and answers 403 insufficient_scope to a token without them', async () => {
+    const strict = await start({ issuer: t.url, scopes: ['tools:admin'] });
+    try {
+      const org = await createOrg(t);
+      const caller = await agentWithSecret(t, org.token, { audiences: [strict.url], scopes: ['tools:call'] });
+      const token = await new AgentTokenClient({ issuer: t.url, clientId: caller.clientId, clientSecret: caller.clientSecret }).getToken({
+        resource: strict.url,
+      });
+      expect(await (await fetch(strict.metadataUrl)).json()).toMatchObject({ scopes_supported: ['tools:admin'] });
+      const res = await fetch(strict.url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token.accessToken}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(res.status).toBe(403);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer error="insufficient_scope", .*scope="tools:admin", resource_metadata="/);
+    } finally {
+      await strict.close();
+    }
+  });
 });
