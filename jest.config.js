@@ -7,6 +7,8 @@ export default {
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.jest.json' }],
   },
+  // The examples import the SDK by its name; tests run its source, not a dist/ built earlier (as tsconfig.json's paths).
+  moduleNameMapper: { '^@agent-idp/sdk$': '<rootDir>/sdk/src/index.ts' },
   testMatch: ['<rootDir>/test/**/*.test.ts', '<rootDir>/src/**/*.test.ts', '<rootDir>/config/**/*.test.ts'],
   testTimeout: 60_000,
   // Each test file starts its own app and database; two at a time suits a 2-core machine.

@@ -2,7 +2,18 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import { SignJWT, decodeProtectedHeader, generateKeyPair } from 'jose';
-import { AgentTokenClient, OAuthError, TokenError, createVerifier, expressAuth, koaAuth, type FetchLike, type Verifier } from '../sdk/src/index.ts';
+import {
+  AgentTokenClient,
+  OAuthError,
+  TokenError,
+  createVerifier,
+  expressAuth,
+  koaAuth,
+  protectedResourceMetadata,
+  protectedResourceMetadataUrl,
+  type FetchLike,
+  type Verifier,
+} from '../sdk/src/index.ts';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { api, call } from './helpers/api.ts';
 import { agentWithSecret, createOrg, operatorToken } from './factories.ts';
@@ -411,5 +422,45 @@ describe('AgentTokenClient retries', () => {
     const client = new AgentTokenClient({ issuer: idp.config.publicUrl, ...agent, retry: { maxAttempts: 2 } });
     expect(await rejection(client.getToken())).toMatchObject({ code: 'slow_down', status: 429 });
     expect(tokenRequests).toBe(2);
+  });
+});
+
+// The RFC 9728 document and its address are pure functions of the options: no server needed.
+
+describe('protected resource metadata (RFC 9728)', () => {
+  it('builds the document, with the issuer as the authorization server by default', () => {
+    expect(protectedResourceMetadata({ resource: 'https://tools.example/mcp', issuer: 'https://idp.example', scopes: ['tools:read'] })).toEqual({
+      resource: 'https://tools.example/mcp',
+      authorization_servers: ['https://idp.example'],
+      scopes_supported: ['tools:read'],
+      bearer_methods_supported: ['header'],
+    });
+    const doc = protectedResourceMetadata({
+      resource: 'https://tools.example',
+      issuer: 'https://idp.example',
+      authorizationServers: ['https://a.example', 'https://b.example'],
+      resourceName: 'Tools',
+      resourceDocumentation: 'https://tools.example/docs',
+    });
+    expect(doc).toEqual({
+      resource: 'https://tools.example',
+      authorization_servers: ['https://a.example', 'https://b.example'],
+      bearer_methods_supported: ['header'],
+      resource_name: 'Tools',
+      resource_documentation: 'https://tools.example/docs',
+    });
+    expect(doc).not.toHaveProperty('scopes_supported');
+  });
+
+  it('refuses a document without an authorization server, or with a resource that is not a URL', () => {
+    expect(() => protectedResourceMetadata({ resource: 'https://tools.example/mcp' })).toThrow(/issuer or authorizationServers/);
+    expect(() => protectedResourceMetadata({ resource: 'tools', issuer: 'https://idp.example' })).toThrow(/Invalid URL/);
+  });
+
+  it('puts the well-known segment between the host and the path (§3.1)', () => {
+    expect(protectedResourceMetadataUrl('https://tools.example/mcp')).toBe('https://tools.example/.well-known/oauth-protected-resource/mcp');
+    expect(protectedResourceMetadataUrl('http://127.0.0.1:8080/a/b?x=1')).toBe('http://127.0.0.1:8080/.well-known/oauth-protected-resource/a/b?x=1');
+    expect(protectedResourceMetadataUrl('https://tools.example/')).toBe('https://tools.example/.well-known/oauth-protected-resource');
+    expect(protectedResourceMetadataUrl('https://tools.example')).toBe('https://tools.example/.well-known/oauth-protected-resource');
   });
 });

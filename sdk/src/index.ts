@@ -4,3 +4,4 @@ export { koaAuth, expressAuth, type AuthOptions, type KoaContextLike, type Expre
 export { AgentIdpError, OAuthError, NetworkError, DiscoveryError, TokenError, type TokenErrorCode } from './errors.ts';
 export type { FetchLike, RetryPolicy } from './http.ts';
 export type { ServerMetadata } from './discovery.ts';
+export { protectedResourceMetadata, protectedResourceMetadataUrl, type ProtectedResourceMetadata, type ProtectedResourceMetadataOptions } from './resource.ts';
