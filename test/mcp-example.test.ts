@@ -60,9 +60,6 @@ describe('an MCP server protected with agent-idp', () => {
     expect(metadata.token_endpoint_auth_methods_supported).toContain('client_secret_basic');
   });
 
-  // design/mcp.md asks for private_key_jwt in token_endpoint_auth_methods_supported; the server does not do private_key_jwt yet.
-  it.todo('discovery lists private_key_jwt in token_endpoint_auth_methods_supported');
-
   it('honours RFC 8707 resource: the audience is the MCP server URL, and only an audience of the agent is given', async () => {
     const token = await tokenFor(mcp.url);
     const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
