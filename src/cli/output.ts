@@ -65,6 +65,12 @@ export function note(message: string): void {
   process.stderr.write(message + '\n');
 }
 
+/** On stderr, when a page of a list is not all of it: how many are shown and how to get the next page. */
+export function notePage(page: { data: unknown[]; total: number; page: number; limit: number }, noun: string): void {
+  const shown = (page.page - 1) * page.limit + page.data.length;
+  if (shown < page.total) note(`${page.data.length} of ${page.total} ${noun} shown; --page ${page.page + 1} for more`);
+}
+
 const pad = (n: number) => String(n).padStart(2, '0');
 
 /** An ISO instant in the local time zone, `2026-12-01 14:02:11`; null stays null. */

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { components } from '../../../openapi/openapi-types.ts';
 import { collect, globals, integer, managementApi, promptLine } from '../context.ts';
 import { UsageError } from '../errors.ts';
-import { list, localTime, note, printJson, printRecord, printTable } from '../output.ts';
+import { list, localTime, note, printJson, printRecord, printTable, notePage } from '../output.ts';
 
 type Agent = components['schemas']['Agent'];
 type AgentList = components['schemas']['AgentList'];
@@ -70,8 +70,7 @@ export function registerAgents(program: Command): void {
         ['AGENT ID', 'NAME', 'STATUS', 'SCOPES', 'CREATED'],
         page.data.map((a) => [a.agentId, a.name, a.status, list(a.scopes), localTime(a.createdAt)]),
       );
-      const shown = (page.page - 1) * page.limit + page.data.length;
-      if (shown < page.total) note(`${page.data.length} of ${page.total} agents shown; --page ${page.page + 1} for more`);
+      notePage(page, 'agents');
     });
 
   agents

@@ -3,7 +3,7 @@ import type { components } from '../../../openapi/openapi-types.ts';
 import type { ManagementApi } from '../api.ts';
 import { globals, instant, integer, managementApi } from '../context.ts';
 import { Refused } from '../errors.ts';
-import { localTime, note, printJson, printRecord, printTable, SecretSink } from '../output.ts';
+import { localTime, note, printJson, printRecord, printTable, SecretSink, notePage } from '../output.ts';
 
 type Credential = components['schemas']['Credential'];
 type CredentialWithSecret = components['schemas']['CredentialWithSecret'];
@@ -70,8 +70,7 @@ export function registerCredentials(program: Command): void {
         ['CREDENTIAL ID', 'STATUS', 'CREATED', 'EXPIRES', 'ROTATED'],
         page.data.map((c) => [c.credentialId, c.status, localTime(c.createdAt), localTime(c.expiresAt) ?? 'never', localTime(c.rotatedAt)]),
       );
-      const shown = (page.page - 1) * page.limit + page.data.length;
-      if (shown < page.total) note(`${page.data.length} of ${page.total} credentials shown; --page ${page.page + 1} for more`);
+      notePage(page, 'credentials');
     });
 
   credentials

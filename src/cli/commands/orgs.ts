@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { components } from '../../../openapi/openapi-types.ts';
 import { globals, integer, managementApi } from '../context.ts';
-import { localTime, note, printJson, printRecord, printTable, SecretSink } from '../output.ts';
+import { localTime, printJson, printRecord, printTable, SecretSink, notePage } from '../output.ts';
 
 type OrgList = components['schemas']['OrgList'];
 type OrgCreated = components['schemas']['OrgCreated'];
@@ -27,8 +27,7 @@ export function registerOrgs(program: Command): void {
         ['ORG ID', 'NAME', 'LIMITS', 'CREATED'],
         page.data.map((o) => [o.orgId, o.name, limits(o.limits), localTime(o.createdAt)]),
       );
-      const shown = (page.page - 1) * page.limit + page.data.length;
-      if (shown < page.total) note(`${page.data.length} of ${page.total} orgs shown; --page ${page.page + 1} for more`);
+      notePage(page, 'orgs');
     });
 
   orgs
