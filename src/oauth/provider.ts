@@ -45,6 +45,7 @@ const SECRET_AUTH_METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_
 export function buildProvider({ config, keyset, clients, credentials, logger, auditWriter, throttle, quotas, counter }: ProviderDeps): Provider {
   const cookieKey = createHash('sha256').update(`agent-idp cookies ${keyset.activeKid}`).digest('base64url');
   const grant = clientCredentialsGrant(config, keyset, quotas);
+  const issuerOrigin = new URL(config.publicUrl).origin;
 
   const provider = new Provider(config.publicUrl, {
     adapter: adapterFactory(clients, throttle),
@@ -52,6 +53,10 @@ export function buildProvider({ config, keyset, clients, credentials, logger, au
     // No flow here sets a cookie; the provider still wants keys to sign one with.
     cookies: { keys: [cookieKey] },
     clientAuthMethods: SECRET_AUTH_METHODS,
+    // A browser's POST carries an Origin header, which oidc-provider refuses for confidential
+    // clients unless this allows it. Only the issuer's own origin is: that is the console at
+    // /console signing in; no other site's page may call /token, /token/introspect or /token/revoke.
+    clientBasedCORS: (_ctx, origin) => origin === issuerOrigin,
     clientDefaults: {
       grant_types: ['client_credentials'],
       response_types: [],
