@@ -80,7 +80,7 @@ export async function renderCredentials(container, agent, shown) {
         c.alg ? h('small', { class: 'muted' }, ` ${c.alg}`) : null,
         c.kid ? h('div', {}, code(c.kid)) : null,
       ),
-      badge(c.status),
+      c.revokedAt ? h('div', {}, badge(c.status), h('br'), h('small', { class: 'muted' }, time(c.revokedAt))) : badge(c.status),
       time(c.createdAt),
       time(c.expiresAt),
       c.rotatedAt
