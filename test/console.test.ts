@@ -253,7 +253,7 @@ describeWithBrowser('the console at /console', () => {
     // Revoke it: a second click confirms.
     await page.getByRole('button', { name: 'Revoke', exact: true }).click();
     await page.getByRole('button', { name: 'Confirm revoke' }).click();
-    await page.getByRole('cell', { name: 'revoked' }).waitFor();
+    await page.getByRole('cell', { name: /^revoked/ }).waitFor();
     expect(await page.getByRole('button', { name: 'Revoke', exact: true }).count()).toBe(0);
     expect((await requestToken(idp, agentId, secret, { resource: 'https://reports.example' })).status).toBe(401);
     await shot(page, 'agent');
@@ -359,6 +359,29 @@ describeWithBrowser('the console at /console', () => {
     await page.getByRole('button', { name: 'Newer' }).click();
     await status.filter({ hasText: '50 events' }).waitFor();
     expect(await rows.first().locator('time').getAttribute('datetime')).toBe(newest);
+    await clean();
+  });
+
+  it('rotates the signing keys, revokes the next key and deletes it (operators)', async () => {
+    const keysNow = async () => (await api(idp.url, await operatorToken(idp)).get('/api/v1/keys')).body.data as { kid: string; status: string }[];
+    const next = (await keysNow()).find((k) => k.status === 'next')!;
+    const { page, clean } = await openPage();
+    await signIn(page, idp.operator.clientId, idp.operator.clientSecret);
+    await nav(page, 'Keys').click();
+    await page.getByRole('heading', { name: 'Signing keys', level: 1 }).waitFor();
+    await page.getByRole('button', { name: 'Rotate now' }).click();
+    // The next key signs now; a new next key stands behind it.
+    const keyRow = (kid: string) => page.getByRole('row').filter({ hasText: kid });
+    await keyRow(next.kid).getByRole('cell', { name: 'active', exact: true }).waitFor();
+    const newNext = (await keysNow()).find((k) => k.status === 'next')!;
+    await keyRow(newNext.kid)
+      .getByRole('button', { name: `Revoke key ${newNext.kid}` })
+      .click();
+    await page.getByRole('button', { name: 'Confirm revoke' }).click();
+    await keyRow(newNext.kid).getByRole('cell', { name: 'revoked', exact: true }).waitFor();
+    await page.getByRole('button', { name: `Delete key ${newNext.kid}` }).click();
+    await keyRow(newNext.kid).waitFor({ state: 'detached' });
+    expect((await keysNow()).map((k) => k.kid)).not.toContain(newNext.kid);
     await clean();
   });
 
