@@ -362,6 +362,26 @@ describeWithBrowser('the console at /console', () => {
     await clean();
   });
 
+  it('rotates a secret with a grace period: the new secret is shown once, and the old one still works within the grace period', async () => {
+    const token = await operatorToken(idp);
+    const agent = (await api(idp.url, token).post('/api/v1/agents', { body: { name: 'rotating-bot', audiences: ['https://rotating.example'] } })).body;
+    const old = (await api(idp.url, token).post(`/api/v1/agents/${agent.agentId}/credentials`, { body: {} })).body;
+    const { page, clean } = await openPage();
+    await signIn(page, idp.operator.clientId, idp.operator.clientSecret);
+    await page.goto(`/console/#/agents/${agent.agentId}`);
+    await page.getByRole('heading', { name: /rotating-bot/, level: 1 }).waitFor();
+    await page.getByLabel(`Grace period for ${old.credentialId.slice(0, 8)} (seconds)`).fill('600');
+    await page.getByRole('button', { name: 'Rotate' }).click();
+    await page.getByRole('heading', { name: 'New secret after rotation' }).waitFor();
+    const rotated = await page.getByRole('textbox', { name: 'New client secret' }).inputValue();
+    expect(rotated).toMatch(/^aidp_cs_/);
+    expect(rotated).not.toBe(old.clientSecret);
+    await page.getByText('old until').waitFor();
+    expect((await requestToken(idp, agent.agentId, rotated)).status).toBe(200);
+    expect((await requestToken(idp, agent.agentId, old.clientSecret)).status).toBe(200);
+    await clean();
+  });
+
   it('rotates the signing keys, revokes the next key and deletes it (operators)', async () => {
     const keysNow = async () => (await api(idp.url, await operatorToken(idp)).get('/api/v1/keys')).body.data as { kid: string; status: string }[];
     const next = (await keysNow()).find((k) => k.status === 'next')!;
