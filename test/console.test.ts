@@ -359,6 +359,22 @@ describeWithBrowser('the console at /console', () => {
     await page.getByRole('button', { name: 'Newer' }).click();
     await status.filter({ hasText: '50 events' }).waitFor();
     expect(await rows.first().locator('time').getAttribute('datetime')).toBe(newest);
+
+    // The other filters, each from a page that has rows: nothing of this agent's happened before
+    // the test began, and it had no failure.
+    const before = new Date(Date.now() - 3_600_000);
+    const pad = (n: number) => String(n).padStart(2, '0');
+    const localInput = `${before.getFullYear()}-${pad(before.getMonth() + 1)}-${pad(before.getDate())}T${pad(before.getHours())}:${pad(before.getMinutes())}`;
+    await page.getByLabel('To (local time)').fill(localInput);
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.getByText('No events match.').waitFor();
+    expect(decodeURIComponent(new URL(page.url()).hash)).toContain(`to=${new Date(`${localInput}:00`).toISOString()}`);
+    await page.getByLabel('To (local time)').fill('');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await status.filter({ hasText: '50 events' }).waitFor();
+    await page.getByLabel('Outcome').selectOption('failure');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.getByText('No events match.').waitFor();
     await clean();
   });
 
