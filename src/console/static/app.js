@@ -117,6 +117,8 @@ async function route() {
     else if (entry.key === 'keys') await renderKeys(main);
     else if (entry.key === 'orgs') await renderOrgs(main, r.params);
   } catch (err) {
+    // A 401 has signed out already and shows the sign-in form: leave it there.
+    if (!currentSession()) return;
     // A page that cannot load says why where its content would be.
     const slot = problemSlot();
     replace(main, pageHeader(entry.label), slot);
