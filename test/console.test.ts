@@ -435,7 +435,15 @@ describeWithBrowser('the console at /console', () => {
     // A reload signs out: the token was in memory only.
     await page.reload();
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
-    await clean();
+
+    // A token the server stops accepting (its agent suspended) signs the console out, saying so.
+    await signIn(page, org.admin.clientId, org.admin.clientSecret);
+    // Suspended through the API by itself (an operator acts in its own org only).
+    expect((await api(idp.url, org.token).patch(`/api/v1/agents/${org.admin.clientId}`, { body: { status: 'suspended' } })).status).toBe(200);
+    await nav(page, 'Agents').click();
+    await page.getByRole('status').filter({ hasText: 'no longer accepts this session' }).waitFor();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await clean([/status of 401 .*\/api\/v1\/agents\?/]);
   });
 
   it('is usable with the keyboard alone at phone width (390×844)', async () => {
