@@ -2,7 +2,7 @@
 // reactivate, decommission with a typed confirmation, and its credentials).
 
 import { call, can, query } from './api.js';
-import { act, badge, code, field, h, pageHeader, problemSlot, replace, row, select, table, time, words } from './dom.js';
+import { act, badge, code, field, h, pageHeader, pager, problemSlot, replace, row, select, table, time, words } from './dom.js';
 import { renderCredentials } from './credentials.js';
 
 const LIMIT = 20;
@@ -16,25 +16,6 @@ const STATUSES = /** @type {[string, string][]} */ ([
 /** @param {{ status?: string, page?: number }} state */
 function listHash(state) {
   return `#/agents${query({ status: state.status, page: state.page && state.page > 1 ? state.page : undefined })}`;
-}
-
-/**
- * Previous / next page links and where the list stands.
- * @param {{ total: number, page: number, limit: number }} list
- * @param {(page: number) => string} hashOf
- * @param {string} noun
- */
-export function pager(list, hashOf, noun) {
-  const pages = Math.max(1, Math.ceil(list.total / list.limit));
-  const link = (/** @type {number} */ page, /** @type {string} */ label, /** @type {boolean} */ enabled) =>
-    enabled ? h('a', { href: hashOf(page), class: 'button' }, label) : h('span', { class: 'button disabled', 'aria-disabled': 'true' }, label);
-  return h(
-    'nav',
-    { class: 'pager', 'aria-label': `${noun} pages` },
-    link(list.page - 1, 'Previous', list.page > 1),
-    h('span', { class: 'muted' }, `Page ${list.page} of ${pages} · ${list.total} ${noun}`),
-    link(list.page + 1, 'Next', list.page < pages),
-  );
 }
 
 /** @param {HTMLElement} main @param {URLSearchParams} params */
@@ -135,8 +116,8 @@ function createAgentForm() {
   return form;
 }
 
-/** @param {HTMLElement} main @param {string} agentId */
-export async function renderAgent(main, agentId) {
+/** @param {HTMLElement} main @param {string} agentId @param {URLSearchParams} [params] `page` is the credentials' page */
+export async function renderAgent(main, agentId, params = new URLSearchParams()) {
   const agent = await call('GET', `/agents/${encodeURIComponent(agentId)}`);
   const writable = can('agents:write') && agent.status !== 'decommissioned';
   const credentials = h('div', {});
@@ -178,7 +159,7 @@ export async function renderAgent(main, agentId) {
     writable ? statusPanel(agent) : null,
     h('p', {}, h('a', { href: `#/audit?agentId=${encodeURIComponent(agent.agentId)}` }, 'This agent’s audit events')),
   );
-  await renderCredentials(credentials, agent);
+  await renderCredentials(credentials, agent, Math.max(1, Number(params.get('page') ?? 1) || 1));
 }
 
 /** @param {any} agent */

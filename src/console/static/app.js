@@ -112,7 +112,7 @@ async function route() {
   replace(main, h('p', { class: 'muted loading', role: 'status' }, 'Loading…'));
   try {
     if (entry.key === 'overview') await renderOverview(main);
-    else if (entry.key === 'agents') await (id ? renderAgent(main, id) : renderAgents(main, r.params));
+    else if (entry.key === 'agents') await (id ? renderAgent(main, id, r.params) : renderAgents(main, r.params));
     else if (entry.key === 'audit') await (id ? renderAuditEvent(main, id) : renderAudit(main, r.params));
     else if (entry.key === 'keys') await renderKeys(main);
     else if (entry.key === 'orgs') await renderOrgs(main, r.params);

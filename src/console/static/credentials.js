@@ -2,7 +2,9 @@
 // rotate with a grace period, revoke. Lists never hold a secret (the API does not send one).
 
 import { call, can, query } from './api.js';
-import { act, badge, code, field, h, problemSlot, replace, row, select, table, time } from './dom.js';
+import { act, badge, code, field, h, pager, problemSlot, replace, row, select, table, time } from './dom.js';
+
+const LIMIT = 20;
 
 const ALGS = /** @type {[string, string][]} */ ([
   ['ES256', 'ES256 (P-256)'],
@@ -58,16 +60,17 @@ export function shownOnce(title, values, onClose) {
 /**
  * @param {HTMLElement} container
  * @param {any} agent
+ * @param {number} page
  * @param {Shown} [shown] shown once above the list, after the list is fetched again
  */
-export async function renderCredentials(container, agent, shown) {
+export async function renderCredentials(container, agent, page, shown) {
   const base = `/agents/${encodeURIComponent(agent.agentId)}/credentials`;
-  const list = await call('GET', `${base}${query({ limit: 100 })}`);
+  const list = await call('GET', `${base}${query({ page, limit: LIMIT })}`);
   const writable = can('agents:write') && agent.status !== 'decommissioned';
   const onceSlot = h('div', {});
   const listSlot = problemSlot();
   /** @param {Shown} [next] */
-  const reload = (next) => renderCredentials(container, agent, next);
+  const reload = (next) => renderCredentials(container, agent, page, next);
 
   const headings = ['Credential', 'Type', 'Status', 'Created', 'Expires', 'Rotated', ...(writable ? ['Actions'] : [])];
   const rows = list.data.map((/** @type {any} */ c) =>
@@ -102,7 +105,7 @@ export async function renderCredentials(container, agent, shown) {
       h('h2', { id: 'credentials-title' }, 'Credentials'),
       onceSlot,
       rows.length ? table('Credentials', headings, rows) : h('p', { class: 'empty' }, 'No credentials.'),
-      list.total > list.data.length ? h('p', { class: 'muted' }, `${list.data.length} of ${list.total} shown.`) : null,
+      list.total > LIMIT ? pager(list, (p) => `#/agents/${encodeURIComponent(agent.agentId)}${query({ page: p > 1 ? p : undefined })}`, 'credentials') : null,
       listSlot,
       writable ? createCredentialForm(base, reload) : null,
     ),

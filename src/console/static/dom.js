@@ -164,3 +164,22 @@ export function words(text) {
     .map((w) => w.trim())
     .filter(Boolean);
 }
+
+/**
+ * Previous / next page links and where the list stands.
+ * @param {{ total: number, page: number, limit: number }} list
+ * @param {(page: number) => string} hashOf
+ * @param {string} noun
+ */
+export function pager(list, hashOf, noun) {
+  const pages = Math.max(1, Math.ceil(list.total / list.limit));
+  const link = (/** @type {number} */ page, /** @type {string} */ label, /** @type {boolean} */ enabled) =>
+    enabled ? h('a', { href: hashOf(page), class: 'button' }, label) : h('span', { class: 'button disabled', 'aria-disabled': 'true' }, label);
+  return h(
+    'nav',
+    { class: 'pager', 'aria-label': `${noun} pages` },
+    link(list.page - 1, 'Previous', list.page > 1),
+    h('span', { class: 'muted' }, `Page ${list.page} of ${pages} · ${list.total} ${noun}`),
+    link(list.page + 1, 'Next', list.page < pages),
+  );
+}

@@ -1,8 +1,7 @@
 // Orgs (operators): the tenants, paged, and a new org with its first admin (its secret shown once).
 
 import { call, can, query } from './api.js';
-import { act, code, field, h, pageHeader, problemSlot, replace, row, table, time } from './dom.js';
-import { pager } from './agents.js';
+import { act, code, field, h, pageHeader, pager, problemSlot, replace, row, table, time } from './dom.js';
 import { shownOnce } from './credentials.js';
 
 const LIMIT = 20;
