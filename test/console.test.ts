@@ -398,6 +398,23 @@ describeWithBrowser('the console at /console', () => {
     await clean();
   });
 
+  it("pages through an agent's credentials, 20 at a time", async () => {
+    const token = await operatorToken(idp);
+    const agent = (await api(idp.url, token).post('/api/v1/agents', { body: { name: 'many-keys-bot' } })).body;
+    for (let i = 0; i < 22; i++) expect((await api(idp.url, token).post(`/api/v1/agents/${agent.agentId}/credentials`, { body: {} })).status).toBe(201);
+    const { page, clean } = await openPage();
+    await signIn(page, idp.operator.clientId, idp.operator.clientSecret);
+    await page.goto(`/console/#/agents/${agent.agentId}`);
+    const credentialPages = page.getByRole('navigation', { name: 'credentials pages' });
+    await credentialPages.getByText('Page 1 of 2 · 22 credentials').waitFor();
+    const credentialRows = page.getByRole('row').filter({ hasText: 'Secret' });
+    expect(await credentialRows.count()).toBe(20);
+    await credentialPages.getByRole('link', { name: 'Next' }).click();
+    await credentialPages.getByText('Page 2 of 2 · 22 credentials').waitFor();
+    expect(await credentialRows.count()).toBe(2);
+    await clean();
+  });
+
   it('rotates the signing keys, revokes the next key and deletes it (operators)', async () => {
     const keysNow = async () => (await api(idp.url, await operatorToken(idp)).get('/api/v1/keys')).body.data as { kid: string; status: string }[];
     const next = (await keysNow()).find((k) => k.status === 'next')!;
