@@ -8,6 +8,27 @@ import { createOrg, operatorToken, requestToken } from './factories.ts';
 import { api } from './helpers/api.ts';
 import { DAY_MS } from '../src/lib/time.ts';
 import { CONSOLE_CSP } from '../src/console/console.routes.ts';
+import { randomUUID } from 'node:crypto';
+import { SignJWT, importPKCS8 } from 'jose';
+import { call } from './helpers/api.ts';
+
+/** /token with a client assertion signed by `pem` (private_key_jwt), as an agent holding that key would. */
+async function tokenWithKey(idp: TestIdp, clientId: string, pem: string, kid: string) {
+  const assertion = await new SignJWT({ jti: randomUUID() })
+    .setProtectedHeader({ alg: 'ES256', kid })
+    .setIssuer(clientId)
+    .setSubject(clientId)
+    .setAudience(idp.url)
+    .setIssuedAt()
+    .setExpirationTime('1m')
+    .sign(await importPKCS8(pem, 'ES256'));
+  const form = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: assertion,
+  });
+  return call(idp.url, 'POST', '/token', { raw: { contentType: 'application/x-www-form-urlencoded', data: form.toString() } });
+}
 
 // The admin console (design/console.md) in a real headless Chromium against a real server on a
 // real database: sign-in, agents, a secret shown once and used at /token, its revocation, the
@@ -395,6 +416,41 @@ describeWithBrowser('the console at /console', () => {
     await page.getByText('old until').waitFor();
     expect((await requestToken(idp, agent.agentId, rotated)).status).toBe(200);
     expect((await requestToken(idp, agent.agentId, old.clientSecret)).status).toBe(200);
+    await clean();
+  });
+
+  it('creates a key pair whose private key is shown once and signs assertions /token accepts, and rotates it to a new pair', async () => {
+    const token = await operatorToken(idp);
+    const agent = (await api(idp.url, token).post('/api/v1/agents', { body: { name: 'key-bot', audiences: ['https://keys.example'] } })).body;
+    const { page, clean } = await openPage();
+    await signIn(page, idp.operator.clientId, idp.operator.clientSecret);
+    await page.goto(`/console/#/agents/${agent.agentId}`);
+    await page.getByRole('heading', { name: /key-bot/, level: 1 }).waitFor();
+    await page.getByLabel('Key pair (private_key_jwt)').check();
+    await page.getByLabel('Key algorithm').selectOption('ES256');
+    await page.getByLabel('Credential name (optional)').fill('browser-key');
+    await page.getByRole('button', { name: 'Create key pair' }).click();
+    await page.getByRole('heading', { name: 'New key pair' }).waitFor();
+    const pem = await page.getByRole('textbox', { name: 'Private key (PEM)' }).inputValue();
+    expect(pem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    await page.screenshot({ path: join(SCREENSHOTS, 'key-pair.png'), fullPage: true });
+    const [credential] = (await api(idp.url, token).get(`/api/v1/agents/${agent.agentId}/credentials`)).body.data;
+    expect(credential).toMatchObject({ type: 'private_key_jwt', name: 'browser-key', alg: 'ES256' });
+    expect((await tokenWithKey(idp, agent.agentId, pem, credential.kid)).status).toBe(200);
+
+    // Shown once: after a reload of the page, the key is not on it any more.
+    await page.goto(`/console/#/agents/${agent.agentId}?page=1`);
+    await page.getByRole('heading', { name: /key-bot/, level: 1 }).waitFor();
+    expect(await page.getByRole('textbox', { name: 'Private key (PEM)' }).count()).toBe(0);
+
+    await page.getByLabel('Grace period for browser-key (seconds)').fill('0');
+    await page.getByRole('button', { name: 'Rotate' }).click();
+    await page.getByRole('heading', { name: 'New key pair after rotation' }).waitFor();
+    const next = await page.getByRole('textbox', { name: 'Private key (PEM)' }).inputValue();
+    expect(next).not.toBe(pem);
+    const [rotated] = (await api(idp.url, token).get(`/api/v1/agents/${agent.agentId}/credentials`)).body.data;
+    expect((await tokenWithKey(idp, agent.agentId, next, rotated.kid)).status).toBe(200);
+    expect((await tokenWithKey(idp, agent.agentId, pem, credential.kid)).status).toBe(401);
     await clean();
   });
 

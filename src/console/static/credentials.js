@@ -125,7 +125,7 @@ function credentialActions(base, c, slot, reload) {
     act(/** @type {HTMLButtonElement} */ (rotate), slot, async () => {
       const value = /** @type {HTMLInputElement} */ (grace).value;
       const rotated = await call('POST', `${base}/${c.credentialId}/rotate`, { gracePeriodSeconds: value === '' ? 0 : Number(value) });
-      await reload({ title: 'New secret after rotation', created: rotated });
+      await reload({ title: rotated.privateKeyPem ? 'New key pair after rotation' : 'New secret after rotation', created: rotated });
     }),
   );
   const revoke = h('button', { type: 'button', class: 'danger' }, 'Revoke');
