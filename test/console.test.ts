@@ -454,6 +454,25 @@ describeWithBrowser('the console at /console', () => {
     await clean();
   });
 
+  it('makes an agent require DPoP: /token then refuses it a token without a proof', async () => {
+    const token = await operatorToken(idp);
+    const agent = (await api(idp.url, token).post('/api/v1/agents', { body: { name: 'dpop-bot', audiences: ['https://dpop.example'] } })).body;
+    const secret = (await api(idp.url, token).post(`/api/v1/agents/${agent.agentId}/credentials`, { body: {} })).body.clientSecret;
+    expect((await requestToken(idp, agent.agentId, secret)).status).toBe(200);
+    const { page, clean } = await openPage();
+    await signIn(page, idp.operator.clientId, idp.operator.clientSecret);
+    await page.goto(`/console/#/agents/${agent.agentId}`);
+    await page.getByRole('heading', { name: /dpop-bot/, level: 1 }).waitFor();
+    await page.getByLabel('Require DPoP-bound tokens').check();
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByText('required: tokens are bound to a key of the agent').waitFor();
+    expect((await api(idp.url, token).get(`/api/v1/agents/${agent.agentId}`)).body.requireDpop).toBe(true);
+    const refused = await requestToken(idp, agent.agentId, secret);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toBe('invalid_dpop_proof');
+    await clean();
+  });
+
   it("pages through an agent's credentials, 20 at a time", async () => {
     const token = await operatorToken(idp);
     const agent = (await api(idp.url, token).post('/api/v1/agents', { body: { name: 'many-keys-bot' } })).body;

@@ -59,6 +59,7 @@ function agentFields(/** @type {any} */ agent = {}) {
     scopes: h('input', { name: 'scopes', value: (agent.scopes ?? []).join(' '), spellcheck: 'false' }),
     audiences: h('input', { name: 'audiences', value: (agent.audiences ?? []).join(' '), spellcheck: 'false' }),
     ttl: h('input', { name: 'ttl', type: 'number', min: 60, max: 86400, value: agent.accessTokenTtlSeconds ?? '' }),
+    requireDpop: h('input', { name: 'requireDpop', type: 'checkbox', id: 'require-dpop', checked: agent.requireDpop === true }),
   };
   /** @type {HTMLTextAreaElement} */ (inputs.description).value = agent.description ?? '';
   const fields = h(
@@ -70,6 +71,12 @@ function agentFields(/** @type {any} */ agent = {}) {
     field('Scopes', inputs.scopes, 'Separated by spaces, e.g. orders:read'),
     field('Audiences', inputs.audiences, 'Resource URLs, separated by spaces; the first is the default.'),
     field('Access token TTL (seconds)', inputs.ttl, 'Empty: the service default.'),
+    h(
+      'div',
+      { class: 'checkbox-field' },
+      h('label', { for: 'require-dpop' }, inputs.requireDpop, ' Require DPoP-bound tokens'),
+      h('small', { class: 'hint' }, 'Its tokens must be bound to a key of its own (RFC 9449): /token without a DPoP proof is refused.'),
+    ),
   );
   const value = (/** @type {HTMLElement} */ el) => /** @type {HTMLInputElement} */ (el).value;
   return {
@@ -83,6 +90,7 @@ function agentFields(/** @type {any} */ agent = {}) {
         scopes: words(value(inputs.scopes)),
         audiences: words(value(inputs.audiences)),
         accessTokenTtlSeconds: ttl ? Number(ttl) : null,
+        requireDpop: /** @type {HTMLInputElement} */ (inputs.requireDpop).checked,
       };
     },
   };
@@ -109,6 +117,7 @@ function createAgentForm() {
       if (input.description) body.description = input.description;
       if (input.owner) body.owner = input.owner;
       if (input.accessTokenTtlSeconds !== null) body.accessTokenTtlSeconds = input.accessTokenTtlSeconds;
+      if (input.requireDpop) body.requireDpop = true;
       const agent = await call('POST', '/agents', body);
       location.hash = `#/agents/${encodeURIComponent(agent.agentId)}`;
     });
@@ -147,6 +156,8 @@ export async function renderAgent(main, agentId, params = new URLSearchParams())
         h('dd', {}, agent.audiences.join(' ') || '—'),
         h('dt', {}, 'Token lifetime'),
         h('dd', {}, `${agent.accessTokenTtlSeconds} s`),
+        h('dt', {}, 'DPoP'),
+        h('dd', {}, agent.requireDpop ? 'required: tokens are bound to a key of the agent' : 'optional'),
         h('dt', {}, 'Created'),
         h('dd', {}, time(agent.createdAt)),
         h('dt', {}, 'Updated'),
@@ -188,6 +199,7 @@ function editAgentForm(agent) {
       if (input.scopes.join(' ') !== agent.scopes.join(' ')) body.scopes = input.scopes;
       if (input.audiences.join(' ') !== agent.audiences.join(' ')) body.audiences = input.audiences;
       if (input.accessTokenTtlSeconds !== agent.accessTokenTtlSeconds) body.accessTokenTtlSeconds = input.accessTokenTtlSeconds;
+      if (input.requireDpop !== (agent.requireDpop === true)) body.requireDpop = input.requireDpop;
       if (Object.keys(body).length === 0) return;
       await call('PATCH', `/agents/${encodeURIComponent(agent.agentId)}`, body);
       await renderAgent(/** @type {HTMLElement} */ (document.getElementById('main')), agent.agentId);
