@@ -218,9 +218,19 @@ describeWithBrowser('the console at /console', () => {
     expect(await page.getByLabel('Client secret').inputValue()).toBe('');
     await shot(page, 'sign-in-failed');
 
+    // The session's token is DPoP-bound (RFC 9449): every API call carries a proof of its own.
+    const schemes: string[] = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname.startsWith('/api/v1/'))
+        schemes.push(`${request.headers().authorization?.split(' ')[0]} ${Boolean(request.headers().dpop)}`);
+    });
+    const tokenAnswer = page.waitForResponse((res) => new URL(res.url()).pathname === '/token' && res.status() === 200);
     await page.getByLabel('Client secret').fill(idp.operator.clientSecret);
     await page.getByRole('button', { name: 'Sign in' }).click();
+    expect((await (await tokenAnswer).json()).token_type).toBe('DPoP');
     await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+    expect(schemes.length).toBeGreaterThan(0);
+    expect(new Set(schemes)).toEqual(new Set(['DPoP true']));
     // The token and the secret are in no storage the page could leave behind.
     expect(await page.evaluate(() => ({ local: localStorage.length, session: sessionStorage.length, cookie: document.cookie }))).toEqual({
       local: 0,

@@ -3,8 +3,49 @@
 // reload signs out and no other page can send it (no CSRF surface). The client secret is
 // used once, for /token, and not kept.
 
-/** @type {{ token: string, scopes: Set<string>, clientId: string, expiresAt: number } | null} */
+/**
+ * `dpop`: the session's DPoP key (RFC 9449), made at sign-in with WebCrypto, its private half
+ * not extractable: the token is bound to it, so the token alone opens nothing. It dies with the
+ * page, as the token does.
+ * @type {{ token: string, scopes: Set<string>, clientId: string, expiresAt: number, issuer: string, dpop: DpopKey | null } | null}
+ */
 let session = null;
+
+/** @typedef {{ privateKey: CryptoKey, jwk: JsonWebKey }} DpopKey */
+
+const encoder = new TextEncoder();
+
+/** @param {Uint8Array | ArrayBuffer} bytes */
+function base64url(bytes) {
+  let text = '';
+  for (const byte of new Uint8Array(bytes)) text += String.fromCharCode(byte);
+  return btoa(text).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** A new ES256 key pair for DPoP, or null where the browser has no WebCrypto (then the session is Bearer). */
+async function newDpopKey() {
+  if (!globalThis.crypto?.subtle) return null;
+  const pair = /** @type {CryptoKeyPair} */ (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']));
+  const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', pair.publicKey);
+  return { privateKey: pair.privateKey, jwk: { kty, crv, x, y } };
+}
+
+/**
+ * A DPoP proof (RFC 9449 §4.2) of one request: htm, htu (without query), a new jti, iat, and
+ * for a resource request `ath`, the token's SHA-256.
+ * @param {DpopKey} key @param {string} method @param {string} url @param {string} [token]
+ */
+async function dpopProof(key, method, url, token) {
+  const htu = new URL(url);
+  htu.search = '';
+  htu.hash = '';
+  /** @type {Record<string, unknown>} */
+  const payload = { htm: method, htu: htu.href, jti: crypto.randomUUID(), iat: Math.floor(Date.now() / 1000) };
+  if (token) payload.ath = base64url(await crypto.subtle.digest('SHA-256', encoder.encode(token)));
+  const input = `${base64url(encoder.encode(JSON.stringify({ typ: 'dpop+jwt', alg: 'ES256', jwk: key.jwk })))}.${base64url(encoder.encode(JSON.stringify(payload)))}`;
+  const signature = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, key.privateKey, encoder.encode(input));
+  return `${input}.${base64url(signature)}`;
+}
 /** @type {(reason: string) => void} */
 let onSignedOut = () => {};
 
@@ -50,9 +91,14 @@ async function issuer() {
  * @param {string} clientSecret
  */
 export async function signIn(clientId, clientSecret) {
-  const resource = `${await issuer()}/api/v1`;
+  const base = await issuer();
+  const resource = `${base}/api/v1`;
   const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret, resource });
-  const res = await fetch('/token', { method: 'POST', body, headers: { accept: 'application/json' } });
+  const dpop = await newDpopKey();
+  /** @type {Record<string, string>} */
+  const headers = { accept: 'application/json' };
+  if (dpop) headers.dpop = await dpopProof(dpop, 'POST', `${base}/token`);
+  const res = await fetch('/token', { method: 'POST', body, headers });
   const answer = await res.json().catch(() => ({}));
   if (!res.ok) {
     // RFC 6749 §5.2 errors: invalid_client, invalid_target, ...
@@ -67,6 +113,9 @@ export async function signIn(clientId, clientSecret) {
     ),
     clientId,
     expiresAt: Date.now() + Number(answer.expires_in ?? 0) * 1000,
+    issuer: base,
+    // The server binds the token when it accepted the proof: token_type says so.
+    dpop: answer.token_type === 'DPoP' ? dpop : null,
   };
   return session;
 }
@@ -90,7 +139,8 @@ export async function call(method, path, body) {
     throw new ApiError({ title: 'Session expired', status: 401, detail: 'sign in again' });
   }
   /** @type {Record<string, string>} */
-  const headers = { authorization: `Bearer ${session.token}`, accept: 'application/json' };
+  const headers = { authorization: `${session.dpop ? 'DPoP' : 'Bearer'} ${session.token}`, accept: 'application/json' };
+  if (session.dpop) headers.dpop = await dpopProof(session.dpop, method, `${session.issuer}/api/v1${path}`, session.token);
   if (body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (res.status === 204) return undefined;
