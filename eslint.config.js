@@ -31,8 +31,13 @@ export default tseslint.config(
         navigator: 'readonly',
         fetch: 'readonly',
         URLSearchParams: 'readonly',
+        URL: 'readonly',
         Intl: 'readonly',
         Node: 'readonly',
+        // WebCrypto and its helpers, for the session's DPoP key (api.js).
+        crypto: 'readonly',
+        TextEncoder: 'readonly',
+        btoa: 'readonly',
       },
     },
   },
