@@ -54,9 +54,11 @@ export async function requestJson(
 ): Promise<unknown> {
   for (let attempt = 1; ; attempt++) {
     const backoff = Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
+    // Outside the try: a key that cannot sign is the caller's error, not the network's.
+    const request = typeof init === 'function' ? await init() : init;
     let res: Response;
     try {
-      res = await fetchImpl(url, typeof init === 'function' ? await init() : init);
+      res = await fetchImpl(url, request);
     } catch (err) {
       if (attempt >= retry.maxAttempts) throw new NetworkError(url, err);
       await sleep(backoff);

@@ -74,9 +74,11 @@ async function authorize(
   }
 }
 
-/** The URL the client sent the request to: `baseUrl` + the path, else the request's own origin. */
-function requestUrl(options: AuthOptions, origin: string, path: string): string {
-  return options.baseUrl ? `${options.baseUrl.replace(/\/+$/, '')}${path}` : `${origin}${path}`;
+/** The URL the client sent the request to: `baseUrl` + the request's path, else the URL the request says. */
+function requestUrl(options: AuthOptions, url: string): string {
+  if (!options.baseUrl) return url;
+  const { pathname, search } = new URL(url);
+  return `${options.baseUrl.replace(/\/+$/, '')}${pathname}${search}`;
 }
 
 const isChallenge = (value: AccessTokenClaims | Challenge): value is Challenge => 'wwwAuthenticate' in value;
@@ -84,10 +86,8 @@ const isChallenge = (value: AccessTokenClaims | Challenge): value is Challenge =
 export interface KoaContextLike {
   get(field: string): string;
   method: string;
-  /** `protocol://host`, which honours X-Forwarded-* when `app.proxy` is set. */
-  origin: string;
-  /** The path and query before any router or mount rewrote them. */
-  originalUrl: string;
+  /** The URL as the client sent it: protocol and host (X-Forwarded-* ones when `app.proxy` is set) and the original path. */
+  href: string;
   set(field: string, value: string): void;
   status: number;
   body: unknown;
@@ -101,7 +101,7 @@ export function koaAuth(verifier: Verifier, options: AuthOptions = {}) {
       verifier,
       {
         method: ctx.method,
-        url: requestUrl(options, ctx.origin, ctx.originalUrl),
+        url: requestUrl(options, ctx.href),
         headers: { authorization: ctx.get('authorization') || undefined, dpop: ctx.get('dpop') || undefined },
       },
       options,
@@ -141,7 +141,7 @@ export function expressAuth(verifier: Verifier, options: AuthOptions = {}) {
     const protocol = req.protocol ?? (req.socket?.encrypted ? 'https' : 'http');
     const request = {
       method: req.method,
-      url: requestUrl(options, `${protocol}://${req.headers.host ?? 'localhost'}`, req.originalUrl ?? req.url ?? '/'),
+      url: requestUrl(options, `${protocol}://${req.headers.host ?? 'localhost'}${req.originalUrl ?? req.url ?? '/'}`),
       headers: { authorization: req.headers.authorization, dpop: req.headers.dpop },
     };
     authorize(verifier, request, options).then((result) => {
