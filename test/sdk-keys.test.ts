@@ -210,6 +210,7 @@ describe('the SDK with key credentials and DPoP', () => {
     let pair: GenerateKeyPairResult;
     let client: AgentTokenClient;
     let unbound: AgentTokenClient;
+    let owner: Awaited<ReturnType<typeof agentWithKey>>;
 
     beforeAll(async () => {
       const verifier = createVerifier({ issuer: t.url, audience: AUDIENCE });
@@ -232,7 +233,8 @@ describe('the SDK with key credentials and DPoP', () => {
       );
       urls.express = await listen(servers[1]);
 
-      const { clientId, credential } = await agentWithKey();
+      owner = await agentWithKey();
+      const { clientId, credential } = owner;
       pair = await generateKeyPair('ES256');
       client = new AgentTokenClient({ issuer: t.url, clientId, privateKey: credential.privateKeyPem!, dpop: pair });
       unbound = new AgentTokenClient({ issuer: t.url, clientId, privateKey: credential.privateKeyPem! });
@@ -320,6 +322,59 @@ describe('the SDK with key credentials and DPoP', () => {
       const good = () => handProof(pair, { htm: 'GET', htu: url, accessToken });
       expect(await challenge(await send([await good(), await good()]))).toMatch(/^DPoP error="invalid_dpop_proof", error_description="more than one/);
       expect(await challenge(await send('not-a-jwt'))).toMatch(/^DPoP error="invalid_dpop_proof"/);
+    });
+
+    it('strict mode introspects with a private key; a revoked bound token is refused even with a good proof', async () => {
+      const rs = await agentWithKey({ alg: 'ES256' }, { scopes: ['tokens:introspect'], audiences: [] });
+      const wire = recordingFetch();
+      const strict = createVerifier({
+        issuer: t.url,
+        audience: AUDIENCE,
+        introspection: { clientId: rs.clientId, privateKey: rs.credential.privateKeyPem!, cacheSeconds: 0 },
+        fetch: async (input, init) => {
+          const url = String(input instanceof Request ? input.url : input);
+          if (url.endsWith('/token/introspect')) wire.sent.push({ url, form: new URLSearchParams(String(init?.body)), dpop: null });
+          return fetch(input, init);
+        },
+      });
+      const { accessToken } = await client.getToken({ scope: 'orders:write' });
+      const url = 'https://orders.example/orders';
+      const request = async () => ({
+        method: 'GET',
+        url,
+        headers: { authorization: `DPoP ${accessToken}`, dpop: await handProof(pair, { htm: 'GET', htu: url, accessToken }) },
+      });
+      expect((await strict.verify(accessToken, await request())).cnf).toEqual({ jkt: await client.dpopThumbprint() });
+      expect(wire.sent).toHaveLength(1);
+      expect(wire.sent[0].form.get('client_assertion_type')).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+      expect(decodeJwt(wire.sent[0].form.get('client_assertion')!)).toMatchObject({ iss: rs.clientId, sub: rs.clientId, aud: t.url });
+
+      // RFC 7009 at /token/revoke, the agent authenticating with its key.
+      const assertion = await new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: owner.credential.kid })
+        .setIssuer(owner.clientId)
+        .setSubject(owner.clientId)
+        .setAudience(t.url)
+        .setJti(crypto.randomUUID())
+        .setIssuedAt()
+        .setExpirationTime('1m')
+        .sign(await importPKCS8(owner.credential.privateKeyPem!, 'ES256'));
+      const revoked = await fetch(`${t.url}/token/revoke`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          token: accessToken,
+          client_id: owner.clientId,
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: assertion,
+        }).toString(),
+      });
+      expect(revoked.status).toBe(200);
+      expect(await rejection(strict.verify(accessToken, await request()))).toMatchObject({
+        code: 'invalid_token',
+        message: expect.stringMatching(/not active/),
+      });
+      expect(wire.sent).toHaveLength(2);
     });
 
     it('checks htu against baseUrl when given, not the Host header', async () => {
