@@ -71,7 +71,17 @@ export interface RequestTemplate {
   body?: string;
   /** Name of a pool in LoadJob.pools: each request takes the pool's next entry (shared by every connection). */
   pool?: string;
+  /** A one-time JWT made by the load generator for each request (bench/load.ts): none can be made ahead, as each is accepted once. */
+  oneTimeJwt?: OneTimeJwt;
 }
+
+/**
+ * A client assertion (RFC 7523, put in the form) or a DPoP proof (RFC 9449, the DPoP header),
+ * signed with ES256 for each request. The private key is the bench's own test key.
+ */
+export type OneTimeJwt =
+  | { kind: 'client_assertion'; privateKeyPem: string; kid: string; clientId: string; audience: string }
+  | { kind: 'dpop'; privateKeyPem: string; publicJwk: Record<string, string>; htu: string };
 
 export interface PoolEntry {
   headers?: Record<string, string>;

@@ -1,6 +1,7 @@
 import autocannon from 'autocannon';
-import type { Request, Result } from 'autocannon';
-import { newHistogram, processCpuMs, processRssMb, record, type LoadJob, type LoadMessage, type LoadResult, type RssSample } from './lib.ts';
+import type { Request, RequestParams, Result } from 'autocannon';
+import { createPrivateKey, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { newHistogram, processCpuMs, processRssMb, record, type LoadJob, type LoadMessage, type LoadResult, type OneTimeJwt, type RssSample } from './lib.ts';
 
 // The load generator: one job (sent by bench/run.ts over IPC), driven with autocannon from this
 // process, which the harness pins to a core of its own. An unmeasured warm-up, then the
@@ -15,10 +16,36 @@ function send(message: LoadMessage): void {
 // The harness went away (interrupted): stop at once.
 process.on('disconnect', () => process.exit(0));
 
+const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+/** An ES256 JWT, signed synchronously (autocannon's setupRequest cannot wait): node:crypto, as jose would do it. */
+function es256(header: Record<string, unknown>, payload: Record<string, unknown>, key: KeyObject): string {
+  const input = `${part({ alg: 'ES256', ...header })}.${part(payload)}`;
+  return `${input}.${sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+}
+
+/** Makes the request's one-time JWT: a fresh jti and iat every time. */
+function oneTimeJwtMaker(spec: OneTimeJwt): (req: RequestParams & Record<string, unknown>) => RequestParams & Record<string, unknown> {
+  const key = createPrivateKey(spec.privateKeyPem);
+  if (spec.kind === 'client_assertion') {
+    return (req) => {
+      const now = Math.floor(Date.now() / 1000);
+      const jwt = es256({ kid: spec.kid }, { iss: spec.clientId, sub: spec.clientId, aud: spec.audience, jti: randomUUID(), iat: now, exp: now + 60 }, key);
+      const body = `${req.body}&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=${jwt}`;
+      return { ...req, body };
+    };
+  }
+  return (req) => {
+    const proof = es256({ typ: 'dpop+jwt', jwk: spec.publicJwk }, { htm: 'POST', htu: spec.htu, jti: randomUUID(), iat: Math.floor(Date.now() / 1000) }, key);
+    return { ...req, headers: { ...req.headers, dpop: proof } };
+  };
+}
+
 function requestsOf(job: LoadJob): Request[] {
   const counters = new Map<string, number>();
   return job.requests.map((template) => {
     const request: Request = { method: template.method, path: template.path, headers: template.headers ?? {}, body: template.body };
+    if (template.oneTimeJwt) request.setupRequest = oneTimeJwtMaker(template.oneTimeJwt);
     const pool = template.pool === undefined ? undefined : job.pools?.[template.pool];
     if (template.pool !== undefined) {
       if (!pool || pool.length === 0) throw new Error(`no pool ${template.pool}`);

@@ -68,6 +68,7 @@ describe('migrations', () => {
         'org_token_counts',
         'orgs',
         'removed_management_audiences',
+        'replay_ids',
         'revoked_tokens',
         'signing_keys',
       ]);

@@ -21,7 +21,7 @@ async function verifyWithServedJwks(token: string, audience: string) {
 }
 
 describe('discovery and JWKS', () => {
-  it('serves RFC 8414 metadata at both well-known paths, advertising only client_credentials', async () => {
+  it('serves RFC 8414 metadata at both well-known paths, advertising only client_credentials, with secrets, keys and DPoP', async () => {
     for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
       const res = await call(t.url, 'GET', path);
       expect(res.status).toBe(200);
@@ -30,7 +30,13 @@ describe('discovery and JWKS', () => {
         token_endpoint: `${t.url}/token`,
         jwks_uri: `${t.url}/.well-known/jwks.json`,
         grant_types_supported: ['client_credentials'],
-        token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+        token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+        token_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+        introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+        introspection_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+        revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+        revocation_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+        dpop_signing_alg_values_supported: ['RS256', 'PS256', 'ES256', 'EdDSA'],
       });
       expect(res.body.authorization_endpoint).toBeUndefined();
       expect(res.body.token_endpoint_auth_methods_supported).not.toContain('client_secret_jwt');

@@ -5,7 +5,7 @@ import { EntitySchema } from 'typeorm';
  * Its tokenQuota is the one in force: the agent's own, its per-minute bound else its org's
  * tokensPerMinutePerAgent.
  */
-export type ClientAgent = Pick<Agent, 'id' | 'orgId' | 'status' | 'scopes' | 'audiences' | 'accessTokenTtlSeconds' | 'tokenQuota'>;
+export type ClientAgent = Pick<Agent, 'id' | 'orgId' | 'status' | 'scopes' | 'audiences' | 'accessTokenTtlSeconds' | 'tokenQuota' | 'requireDpop'>;
 
 export type AgentStatus = 'active' | 'suspended' | 'decommissioned';
 
@@ -27,6 +27,8 @@ export interface Agent {
   metadata: Record<string, unknown>;
   accessTokenTtlSeconds: number | null;
   tokenQuota: TokenQuota | null;
+  /** Its tokens must be DPoP-bound (RFC 9449): /token without a DPoP proof is refused. */
+  requireDpop: boolean;
   createdAt: Date;
   updatedAt: Date;
   decommissionedAt: Date | null;
@@ -47,6 +49,7 @@ export const AgentEntity = new EntitySchema<Agent>({
     metadata: { type: 'jsonb' },
     accessTokenTtlSeconds: { type: 'integer', name: 'access_token_ttl_seconds', nullable: true },
     tokenQuota: { type: 'jsonb', name: 'token_quota', nullable: true },
+    requireDpop: { type: 'boolean', name: 'require_dpop', default: false },
     createdAt: { type: 'timestamptz', name: 'created_at' },
     updatedAt: { type: 'timestamptz', name: 'updated_at' },
     decommissionedAt: { type: 'timestamptz', name: 'decommissioned_at', nullable: true },

@@ -15,6 +15,7 @@ export function presentAgent(agent: Agent, defaultTtlSeconds: number) {
     metadata: agent.metadata,
     accessTokenTtlSeconds: agent.accessTokenTtlSeconds ?? defaultTtlSeconds,
     tokenQuota: agent.tokenQuota ?? null,
+    requireDpop: agent.requireDpop,
     createdAt: agent.createdAt.toISOString(),
     updatedAt: agent.updatedAt.toISOString(),
   };

@@ -27,6 +27,15 @@ export class AgentsRepository {
     return this.#repo(manager).findOneBy({ orgId, id });
   }
 
+  /**
+   * The state of an agent known only by its id, in no org: for what the agent publishes to
+   * anyone (its public keys, GET /agents/{id}/jwks). Never an agent's other fields.
+   */
+  async statusById(id: string): Promise<Pick<Agent, 'id' | 'status'> | null> {
+    const rows: { id: string; status: Agent['status'] }[] = await this.#ds.query('SELECT id, status FROM agents WHERE id = $1', [id]);
+    return rows[0] ?? null;
+  }
+
   /** The agent, its row locked until the transaction of `manager` ends (see OrgsRepository.lockById). */
   async lockInOrg(orgId: string, id: string, manager: EntityManager): Promise<Agent | null> {
     return this.#repo(manager)

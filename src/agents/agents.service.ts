@@ -19,6 +19,7 @@ export interface AgentInput {
   metadata?: Record<string, unknown>;
   accessTokenTtlSeconds?: number | null;
   tokenQuota?: TokenQuota | null;
+  requireDpop?: boolean;
 }
 
 export interface AgentChanges extends Partial<AgentInput> {
@@ -62,6 +63,7 @@ export class AgentsService {
       metadata: input.metadata ?? {},
       accessTokenTtlSeconds: input.accessTokenTtlSeconds ?? null,
       tokenQuota: input.tokenQuota ?? null,
+      requireDpop: input.requireDpop ?? false,
       createdAt: now,
       updatedAt: now,
       decommissionedAt: null,
@@ -112,6 +114,7 @@ export class AgentsService {
       metadata: updated.metadata,
       accessTokenTtlSeconds: updated.accessTokenTtlSeconds,
       tokenQuota: updated.tokenQuota,
+      requireDpop: updated.requireDpop,
       updatedAt: updated.updatedAt,
     });
     const fields = Object.keys(changes).filter((f) => f !== 'status');

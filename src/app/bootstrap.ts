@@ -71,7 +71,7 @@ export async function bootstrap(
       await credentialRows.insert(await credentials.fromSecret({ id: clientId, orgId: rootOrg.id }, secret));
       if (replaced.length)
         logger.warn("BOOTSTRAP_ADMIN_CLIENT_SECRET changed: the operator's previous credentials were revoked", { clientId, revoked: replaced });
-    } else if (credential.status === 'active' && !(await bcrypt.compare(secretDigest(secret), credential.secretHash))) {
+    } else if (credential.status === 'active' && (credential.secretHash === null || !(await bcrypt.compare(secretDigest(secret), credential.secretHash)))) {
       // The operator changed BOOTSTRAP_ADMIN_CLIENT_SECRET: the environment wins.
       const replaced = await credentials.fromSecret({ id: clientId, orgId: rootOrg.id }, secret);
       await credentialRows.update(rootOrg.id, credentialId, { secretHash: replaced.secretHash, rotatedAt: new Date() });

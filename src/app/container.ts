@@ -24,6 +24,7 @@ import { AuditMaintenance } from '../audit/retention.ts';
 import { schedulerEvent } from '../audit/events.ts';
 import { ClientStore } from '../oauth/client-store.ts';
 import { RevocationsRepository } from '../oauth/revocations.repository.ts';
+import { ReplaysRepository } from '../oauth/replays.repository.ts';
 import { RevocationPurge } from '../oauth/revocation-purge.ts';
 import { managementAudiences } from '../oauth/paths.ts';
 import { buildProvider } from '../oauth/provider.ts';
@@ -66,6 +67,7 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
     keys: new KeysRepository(ds),
     audit: new AuditRepository(ds),
     revocations: new RevocationsRepository(ds),
+    replays: new ReplaysRepository(ds),
   };
 
   const keyRing = new KeyRing(repositories.keys, masterKey, notify, logger);
@@ -102,7 +104,7 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
   const counter = new TokenCounter(tokenCounts, logger, clock);
   const quotas = new TokenQuotas(counter, clock, () => metrics.rateLimited('token'));
   const usage = new UsageService(ds, tokenCounts, counter, clock);
-  const revocationPurge = new RevocationPurge(repositories.revocations, logger);
+  const revocationPurge = new RevocationPurge(repositories.revocations, logger, repositories.replays);
   const scheduler = new KeyRotationScheduler(keys, logger, {
     async onResult(result) {
       if (!result.rotated && !result.removed.length && !result.createdNext) return;
@@ -160,7 +162,8 @@ export type Container = ReturnType<typeof buildContainer>;
  */
 export function buildOAuth(c: Container): { providerHost: ProviderHost; verifier: AccessTokenVerifier } {
   const { config, keyRing, clients, credentials, logger, auditWriter, throttle, quotas, counter } = c;
-  const provider = () => buildProvider({ config, keyset: keyRing.current, clients, credentials, logger, auditWriter, throttle, quotas, counter });
+  const replays = c.repositories.replays;
+  const provider = () => buildProvider({ config, keyset: keyRing.current, clients, credentials, logger, auditWriter, throttle, quotas, counter, replays });
   const providerHost = new ProviderHost(provider());
   const verifier = new AccessTokenVerifier(config.publicUrl, keyRing.current, clients);
   keyRing.onChange((next) => {

@@ -14,7 +14,7 @@ import { recordDenials } from '../audit/admin-denied.ts';
 import { auditRoutes } from '../audit/audit.routes.ts';
 import { usageRoutes } from '../usage/usage.routes.ts';
 import { agentsRoutes } from '../agents/agents.routes.ts';
-import { credentialsRoutes } from '../credentials/credentials.routes.ts';
+import { agentJwksRoutes, credentialsRoutes } from '../credentials/credentials.routes.ts';
 import { orgsRoutes } from '../orgs/orgs.routes.ts';
 import { KID, keysRoutes, publicKeyRoutes } from '../keys/keys.routes.ts';
 import { oauthErrorHandler } from '../oauth/errors.ts';
@@ -22,6 +22,7 @@ import { introspectionEndpoint } from '../oauth/endpoints/introspect.ts';
 import { revocationEndpoint } from '../oauth/endpoints/revoke.ts';
 import { INTROSPECTION_PATH, MANAGEMENT_AUDIENCE_PATH, REVOCATION_PATH, managementAudience } from '../oauth/paths.ts';
 import type { AccessTokenVerifier } from '../oauth/verifier.ts';
+import { dpopProofChecker } from '../oauth/dpop-proof.ts';
 import { TokenBuckets, rateLimitPerToken } from '../throttling/rate-limit.ts';
 import { mcpRouter } from '../mcp/mcp.routes.ts';
 import { dispatchTo } from '../mcp/dispatch.ts';
@@ -34,7 +35,7 @@ export function managementRouter(c: Container, verifier: AccessTokenVerifier, ro
   const router = new Router<ManagementState>({ prefix: MANAGEMENT_AUDIENCE_PATH });
   router.use(problemHandler(c.logger));
   router.use(recordDenials(c.auditWriter));
-  router.use(authenticate(verifier, managementAudience(c.config.publicUrl), rootOrgId));
+  router.use(authenticate(verifier, managementAudience(c.config.publicUrl), rootOrgId, dpopProofChecker(c.config.publicUrl, c.repositories.replays)));
   router.use(
     rateLimitPerToken(new TokenBuckets(c.config.managementRateLimit, c.config.managementRateBurst, c.clock), () => c.metrics.rateLimited('management')),
   );
@@ -92,6 +93,7 @@ export function mcpEndpoint(c: Container, verifier: AccessTokenVerifier, rootOrg
   return mcpRouter({
     issuer: c.config.publicUrl,
     verifier,
+    checkProof: dpopProofChecker(c.config.publicUrl, c.repositories.replays),
     rootOrgId,
     auditWriter: c.auditWriter,
     buckets: new TokenBuckets(c.config.managementRateLimit, c.config.managementRateBurst, c.clock),
@@ -107,6 +109,7 @@ export function publicRouter(c: Container): Router {
   const router = new Router({ prefix: MANAGEMENT_AUDIENCE_PATH });
   router.use(problemHandler(c.logger));
   publicKeyRoutes(router, { keys: c.keys });
+  agentJwksRoutes(router, { credentials: c.credentials });
   return router;
 }
 
@@ -114,7 +117,14 @@ export function publicRouter(c: Container): Router {
 export function oauthRouter(c: Container, verifier: AccessTokenVerifier): Router {
   const router = new Router();
   router.use(oauthErrorHandler(c.logger));
-  const client = { clients: c.clients, credentials: c.credentials, throttle: c.throttle, auditWriter: c.auditWriter };
+  const client = {
+    clients: c.clients,
+    credentials: c.credentials,
+    throttle: c.throttle,
+    auditWriter: c.auditWriter,
+    replays: c.repositories.replays,
+    issuer: c.config.publicUrl,
+  };
   router.post(INTROSPECTION_PATH, introspectionEndpoint({ ...client, verifier }));
   router.post(REVOCATION_PATH, c.settled, revocationEndpoint({ ...client, verifier, revocations: c.repositories.revocations }));
   return router;

@@ -26,9 +26,10 @@ import type { NotifyConnection } from '../db/notify.ts';
 
 export const STATE_CHANNEL = 'agent_idp_state';
 // `org`: an org's limits changed (agents cached with them must be read again); `throttle`: an
-// instance started refusing a client or an address (src/throttling/auth-throttle.ts).
-export type StateKind = 'agent' | 'credential' | 'key' | 'jti' | 'org' | 'throttle';
-const KINDS = new Set<string>(['agent', 'credential', 'key', 'jti', 'org', 'throttle']);
+// instance started refusing a client or an address (src/throttling/auth-throttle.ts);
+// `agentkeys`: a credential of the agent changed (its key credentials are cached together).
+export type StateKind = 'agent' | 'credential' | 'agentkeys' | 'key' | 'jti' | 'org' | 'throttle';
+const KINDS = new Set<string>(['agent', 'credential', 'agentkeys', 'key', 'jti', 'org', 'throttle']);
 
 export interface CoherenceOptions {
   /** How long a renewed lease runs (default 4 s). */

@@ -1,5 +1,5 @@
 import type { ClientAgent } from '../agents/agent.entity.ts';
-import type { CredentialSecrets } from '../credentials/credential.entity.ts';
+import type { CredentialKey, CredentialSecrets } from '../credentials/credential.entity.ts';
 import type { Coherence, StateKind } from './coherence.ts';
 import { Lru } from '../lib/lru.ts';
 
@@ -50,6 +50,8 @@ export class StateCache {
   readonly coherence: Coherence;
   readonly agents: CoherentMap<ClientAgent>;
   readonly credentials: CoherentMap<CredentialSecrets>;
+  /** agent id → its key credentials (private_key_jwt), whatever their state. */
+  readonly agentKeys: CoherentMap<CredentialKey[]>;
   /** jti → revoked. */
   readonly jtis: CoherentMap<boolean>;
   /** kid → may verify tokens (next, active or retired). */
@@ -59,6 +61,7 @@ export class StateCache {
     this.coherence = coherence;
     this.agents = new CoherentMap(coherence, 'agent', maxEntries);
     this.credentials = new CoherentMap(coherence, 'credential', maxEntries);
+    this.agentKeys = new CoherentMap(coherence, 'agentkeys', maxEntries);
     this.jtis = new CoherentMap(coherence, 'jti', maxEntries * 2);
     this.keys = new CoherentMap(coherence, 'key', 1_000);
     // Each cached agent carries its org's limits (the default token quota): a change of them, rare, forgets them all.

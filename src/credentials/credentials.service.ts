@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { Credential, CredentialSecrets } from './credential.entity.ts';
+import type { JWK } from 'jose';
+import type { SigningAlg } from '../../config/index.ts';
+import type { Credential, CredentialSecrets, CredentialType, PublicJwk } from './credential.entity.ts';
+import { acceptPublicJwk, generateKeyPairFor } from './key-pairs.ts';
 import type { CredentialsRepository, CredentialFilter } from './credentials.repository.ts';
 import type { AgentsRepository } from '../agents/agents.repository.ts';
 import type { Agent } from '../agents/agent.entity.ts';
@@ -21,17 +24,41 @@ export interface IssuedCredential {
   secret: string;
 }
 
+/** A credential as created or rotated: a secret's plaintext, or a generated key's private half, shown once. */
+export interface CreatedCredential {
+  credential: Credential;
+  secret?: string;
+  privateKey?: { pem: string; jwk: JWK };
+}
+
+export interface CreateCredentialInput {
+  type?: CredentialType;
+  name?: string;
+  expiresAt?: string;
+  alg?: SigningAlg;
+  publicJwk?: unknown;
+}
+
+export interface RotateCredentialInput {
+  gracePeriodSeconds?: number;
+  publicJwk?: unknown;
+}
+
 export class CredentialsService {
   readonly #ds: DataSource;
   readonly #repo: CredentialsRepository;
-  readonly #agents: Pick<AgentsRepository, 'findInOrg' | 'lockInOrg'>;
+  readonly #agents: Pick<AgentsRepository, 'findInOrg' | 'lockInOrg' | 'statusById'>;
   readonly #orgs: Pick<OrgsRepository, 'limitsOf'>;
   readonly #bcryptCost: number;
   readonly memory: SecretMemory;
 
   constructor(
     dataSource: DataSource,
-    repos: { credentials: CredentialsRepository; agents: Pick<AgentsRepository, 'findInOrg' | 'lockInOrg'>; orgs: Pick<OrgsRepository, 'limitsOf'> },
+    repos: {
+      credentials: CredentialsRepository;
+      agents: Pick<AgentsRepository, 'findInOrg' | 'lockInOrg' | 'statusById'>;
+      orgs: Pick<OrgsRepository, 'limitsOf'>;
+    },
     memory: SecretMemory,
     options: { bcryptCost: number },
   ) {
@@ -56,19 +83,24 @@ export class CredentialsService {
     return this.#hashed(agent, id, secret, null);
   }
 
-  async #hashed(agent: Pick<Agent, 'id' | 'orgId'>, id: string, secret: string, expiresAt: Date | null): Promise<Credential> {
+  async #hashed(agent: Pick<Agent, 'id' | 'orgId'>, id: string, secret: string, expiresAt: Date | null, name: string | null = null): Promise<Credential> {
     return {
-      id,
-      agentId: agent.id,
-      orgId: agent.orgId,
+      ...blankCredential(agent, id, 'secret', name, expiresAt),
       secretHash: await bcrypt.hash(secretDigest(secret), this.#bcryptCost),
-      previousSecretHash: null,
-      previousExpiresAt: null,
-      status: 'active',
-      createdAt: new Date(),
-      expiresAt,
-      rotatedAt: null,
-      revokedAt: null,
+    };
+  }
+
+  /** A key credential, not yet stored: a generated pair (its private half returned once) or the agent's public key. */
+  async #keyed(agent: Pick<Agent, 'id' | 'orgId'>, input: CreateCredentialInput, expiresAt: Date | null): Promise<CreatedCredential> {
+    const base = blankCredential(agent, randomUUID(), 'private_key_jwt', input.name ?? null, expiresAt);
+    if (input.publicJwk !== undefined) {
+      const { publicJwk, alg } = await acceptPublicJwk(input.publicJwk, input.alg);
+      return { credential: { ...base, publicJwk, kid: publicJwk.kid, alg, generated: false } };
+    }
+    const pair = await generateKeyPairFor(input.alg ?? 'ES256');
+    return {
+      credential: { ...base, publicJwk: pair.publicJwk, kid: pair.kid, alg: pair.alg, generated: true },
+      privateKey: { pem: pair.privateKeyPem, jwk: pair.privateJwk },
     };
   }
 
@@ -81,15 +113,24 @@ export class CredentialsService {
     return agent;
   }
 
-  async create(orgId: string, agentId: string, input: { expiresAt?: string }): Promise<IssuedCredential> {
+  async create(orgId: string, agentId: string, input: CreateCredentialInput): Promise<CreatedCredential> {
+    const type = input.type ?? 'secret';
+    if (type === 'secret') {
+      for (const field of ['alg', 'publicJwk'] as const) {
+        if (input[field] !== undefined)
+          throw new ValidationFailed(`${field} is for key credentials`, [{ field: `/${field}`, message: 'is only allowed with "type": "private_key_jwt"' }]);
+      }
+    }
     const expiresAt = input.expiresAt === undefined ? null : new Date(input.expiresAt);
     if (expiresAt && expiresAt.getTime() <= Date.now()) {
       throw new ValidationFailed('expiresAt must be in the future', [{ field: '/expiresAt', message: 'must be in the future' }]);
     }
     const agent = await this.#changeableAgent(orgId, agentId);
-    // Checked once before bcrypt, so that a refused request costs no hashing ...
+    // Checked once before bcrypt or key generation, so that a refused request costs neither ...
     assertBelowLimit(await this.#orgs.limitsOf(orgId), 'maxActiveCredentialsPerAgent', await this.#repo.countActive(orgId, agentId));
-    const issued = await this.mint(agent, expiresAt);
+    if (input.name !== undefined && (await this.#repo.nameTaken(agentId, input.name))) throw nameConflict(input.name);
+    const created: CreatedCredential =
+      type === 'secret' ? await this.#mintNamed(agent, expiresAt, input.name ?? null) : await this.#keyed(agent, input, expiresAt);
     // ... and again where it counts: under the agent's row lock, with the insert, so that
     // concurrent creates cannot both take the last place (nor a decommission slip in between).
     await this.#ds.transaction(async (manager) => {
@@ -100,9 +141,43 @@ export class CredentialsService {
       }
       const limits = await this.#orgs.limitsOf(orgId, manager);
       assertBelowLimit(limits, 'maxActiveCredentialsPerAgent', await this.#repo.countActive(orgId, agentId, manager));
-      await this.#repo.insert(issued.credential, manager);
+      if (input.name !== undefined && (await this.#repo.nameTaken(agentId, input.name, manager))) throw nameConflict(input.name);
+      if (created.credential.kid && (await this.#repo.activeWithKid(agentId, created.credential.kid, manager))) {
+        throw new Conflict('conflict', `the agent already has an active credential with this key (kid ${created.credential.kid})`);
+      }
+      await this.#repo.insert(created.credential, manager);
     });
-    return issued;
+    return created;
+  }
+
+  async #mintNamed(agent: Pick<Agent, 'id' | 'orgId'>, expiresAt: Date | null, name: string | null): Promise<CreatedCredential> {
+    const id = randomUUID();
+    const secret = generateSecret(id);
+    return { secret, credential: await this.#hashed(agent, id, secret, expiresAt, name) };
+  }
+
+  /** One credential of an agent of the org. */
+  async get(orgId: string, agentId: string, credentialId: string): Promise<Credential> {
+    if (!(await this.#agents.findInOrg(orgId, agentId))) throw new NotFound(`agent ${agentId} not found`);
+    return this.#existing(orgId, agentId, credentialId);
+  }
+
+  /**
+   * The public keys of an agent's usable key credentials (GET /agents/{id}/jwks, no
+   * authentication: the agent id is all a third party knows). None for an agent that is not
+   * active: its signatures vouch for nothing any more. Undefined for an unknown agent.
+   */
+  async publicJwks(agentId: string): Promise<{ keys: PublicJwk[] } | undefined> {
+    const agent = await this.#agents.statusById(agentId);
+    if (!agent) return undefined;
+    if (agent.status !== 'active') return { keys: [] };
+    const now = Date.now();
+    const keys: PublicJwk[] = [];
+    for (const c of await this.#repo.usablePublicKeys(agentId)) {
+      keys.push(c.publicJwk!);
+      if (c.previousPublicJwk && c.previousExpiresAt && c.previousExpiresAt.getTime() > now) keys.push(c.previousPublicJwk);
+    }
+    return { keys };
   }
 
   async list(orgId: string, agentId: string, status: CredentialFilter | undefined, page: PageRequest) {
@@ -116,8 +191,12 @@ export class CredentialsService {
     return credential;
   }
 
-  /** A new secret under the same credential id; the old one keeps working for the grace period. */
-  async rotate(orgId: string, agentId: string, credentialId: string, input: { gracePeriodSeconds?: number }): Promise<IssuedCredential> {
+  /**
+   * A new secret or key under the same credential id; the old one keeps working for the grace
+   * period. A generated key pair is replaced by a new generated pair (its private half shown
+   * once); an agent's own key by the `publicJwk` it sends.
+   */
+  async rotate(orgId: string, agentId: string, credentialId: string, input: RotateCredentialInput): Promise<CreatedCredential> {
     const agent = await this.#changeableAgent(orgId, agentId);
     const current = await this.#existing(orgId, agentId, credentialId);
     if (current.status === 'revoked') throw new Conflict('credential_revoked', `credential ${credentialId} is revoked and cannot be rotated`);
@@ -126,16 +205,50 @@ export class CredentialsService {
     }
     const grace = input.gracePeriodSeconds ?? 0;
     const now = new Date();
-    const { secret, credential: fresh } = await this.mint(agent, current.expiresAt, credentialId);
+    const previousExpiresAt = grace > 0 ? new Date(now.getTime() + grace * 1000) : null;
+    if (current.type === 'secret') {
+      if (input.publicJwk !== undefined)
+        throw new ValidationFailed('publicJwk is for key credentials', [{ field: '/publicJwk', message: 'this credential is a secret' }]);
+      const { secret, credential: fresh } = await this.mint(agent, current.expiresAt, credentialId);
+      const changes: Partial<Credential> = {
+        secretHash: fresh.secretHash,
+        previousSecretHash: grace > 0 ? current.secretHash : null,
+        previousExpiresAt,
+        rotatedAt: now,
+      };
+      await this.#repo.update(orgId, credentialId, changes);
+      this.memory.forgetCredential(credentialId);
+      return { secret, credential: { ...current, ...changes } };
+    }
+    let next: { publicJwk: PublicJwk; alg: string; privateKey?: CreatedCredential['privateKey'] };
+    if (current.generated) {
+      if (input.publicJwk !== undefined) {
+        throw new ValidationFailed('this key pair was generated by the server; a rotation generates the next one', [
+          { field: '/publicJwk', message: 'must not be given for a generated key pair' },
+        ]);
+      }
+      const pair = await generateKeyPairFor(current.alg as SigningAlg);
+      next = { publicJwk: pair.publicJwk, alg: pair.alg, privateKey: { pem: pair.privateKeyPem, jwk: pair.privateJwk } };
+    } else {
+      if (input.publicJwk === undefined) {
+        throw new ValidationFailed('publicJwk is required: the new public key of this agent-supplied key', [{ field: '/publicJwk', message: 'is required' }]);
+      }
+      next = await acceptPublicJwk(input.publicJwk, undefined);
+    }
+    if (next.publicJwk.kid === current.kid) {
+      throw new ValidationFailed('the new key is the current key', [{ field: '/publicJwk', message: 'must be a different key' }]);
+    }
     const changes: Partial<Credential> = {
-      secretHash: fresh.secretHash,
-      previousSecretHash: grace > 0 ? current.secretHash : null,
-      previousExpiresAt: grace > 0 ? new Date(now.getTime() + grace * 1000) : null,
+      publicJwk: next.publicJwk,
+      kid: next.publicJwk.kid,
+      alg: next.alg,
+      previousPublicJwk: grace > 0 ? current.publicJwk : null,
+      previousKid: grace > 0 ? current.kid : null,
+      previousExpiresAt,
       rotatedAt: now,
     };
     await this.#repo.update(orgId, credentialId, changes);
-    this.memory.forgetCredential(credentialId);
-    return { secret, credential: { ...current, ...changes } };
+    return { credential: { ...current, ...changes }, ...(next.privateKey ? { privateKey: next.privateKey } : {}) };
   }
 
   /** Revokes a credential; revoking one that is already revoked changes nothing (and answers false). */
@@ -144,7 +257,14 @@ export class CredentialsService {
     const credential = await this.#existing(orgId, agentId, credentialId);
     this.memory.forgetCredential(credentialId);
     if (credential.status === 'revoked') return false;
-    await this.#repo.update(orgId, credentialId, { status: 'revoked', revokedAt: new Date(), previousSecretHash: null, previousExpiresAt: null });
+    await this.#repo.update(orgId, credentialId, {
+      status: 'revoked',
+      revokedAt: new Date(),
+      previousSecretHash: null,
+      previousPublicJwk: null,
+      previousKid: null,
+      previousExpiresAt: null,
+    });
     return true;
   }
 
@@ -161,7 +281,8 @@ export class CredentialsService {
       prefetched !== undefined && (prefetched === null || (prefetched.id === credentialId && prefetched.agentId === agentId))
         ? prefetched
         : await this.#repo.findOfAgent(agentId, credentialId);
-    if (!credential) return { ok: false, reason: 'unknown_credential' };
+    // A key credential's id in a secret names no secret.
+    if (!credential || credential.secretHash === null) return { ok: false, reason: 'unknown_credential' };
     if (credential.status === 'revoked') return { ok: false, reason: 'credential_revoked' };
     if (credential.expiresAt && credential.expiresAt.getTime() <= Date.now()) return { ok: false, reason: 'credential_expired' };
 
@@ -189,4 +310,32 @@ export class CredentialsService {
     for (const id of ids) this.memory.forgetCredential(id);
     return ids;
   }
+}
+
+function blankCredential(agent: Pick<Agent, 'id' | 'orgId'>, id: string, type: CredentialType, name: string | null, expiresAt: Date | null): Credential {
+  return {
+    id,
+    agentId: agent.id,
+    orgId: agent.orgId,
+    type,
+    name,
+    secretHash: null,
+    previousSecretHash: null,
+    previousExpiresAt: null,
+    kid: null,
+    alg: null,
+    publicJwk: null,
+    generated: null,
+    previousKid: null,
+    previousPublicJwk: null,
+    status: 'active',
+    createdAt: new Date(),
+    expiresAt,
+    rotatedAt: null,
+    revokedAt: null,
+  };
+}
+
+function nameConflict(name: string): Conflict {
+  return new Conflict('conflict', `the agent already has a credential named "${name}"`);
 }

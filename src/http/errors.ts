@@ -51,10 +51,13 @@ export class BadRequest extends HttpError {
   }
 }
 
+/** The algorithms of DPoP proofs a DPoP challenge names (RFC 9449 §7.1): the service's signing algorithms. */
+const DPOP_CHALLENGE_ALGS = 'RS256 PS256 ES256 EdDSA';
+
 export class Unauthorized extends HttpError {
-  constructor(detail = 'a valid bearer access token is required', error = 'invalid_token') {
+  constructor(detail = 'a valid bearer access token is required', error = 'invalid_token', scheme: 'Bearer' | 'DPoP' = 'Bearer') {
     super(401, 'unauthorized', 'Unauthorized', detail, {
-      headers: { 'WWW-Authenticate': `Bearer error="${error}"` },
+      headers: { 'WWW-Authenticate': scheme === 'DPoP' ? `DPoP error="${error}", algs="${DPOP_CHALLENGE_ALGS}"` : `Bearer error="${error}"` },
     });
   }
 }

@@ -3,7 +3,7 @@ import type { Context, Next } from 'koa';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Logger } from '../lib/logger.ts';
 import type { Actor } from '../http/actor.ts';
-import { authenticate, type BearerVerifier } from '../http/bearer.ts';
+import { authenticate, type BearerVerifier, type DpopProofCheck } from '../http/bearer.ts';
 import { readBody, BODY_LIMIT_BYTES } from '../http/body.ts';
 import { HttpError } from '../http/errors.ts';
 import { problemHandler } from '../http/problem.ts';
@@ -18,6 +18,7 @@ import { mcpServer } from './mcp.server.ts';
 export interface McpRoutesDeps {
   issuer: string;
   verifier: BearerVerifier;
+  checkProof: DpopProofCheck;
   rootOrgId: () => string;
   auditWriter: Pick<AuditWriter, 'write'>;
   /** The management API's limit per token, applied per /mcp request. */
@@ -38,8 +39,11 @@ function pointToMetadata(metadataUrl: string) {
       await next();
     } catch (err) {
       if (err instanceof HttpError && err.status === 401) {
-        const error = ctx.get('authorization') ? (/error="(\w+)"/.exec(err.headers['WWW-Authenticate'] ?? '')?.[1] ?? 'invalid_token') : undefined;
-        err.headers['WWW-Authenticate'] = `Bearer ${error ? `error="${error}", ` : ''}resource_metadata="${metadataUrl}"`;
+        const challenge = err.headers['WWW-Authenticate'] ?? '';
+        const error = ctx.get('authorization') ? (/error="(\w+)"/.exec(challenge)?.[1] ?? 'invalid_token') : undefined;
+        // A DPoP challenge (a bound token, RFC 9449 §7.1) keeps its scheme and algorithms.
+        const scheme = challenge.startsWith('DPoP') ? `DPoP algs="${/algs="([^"]*)"/.exec(challenge)?.[1] ?? ''}", ` : 'Bearer ';
+        err.headers['WWW-Authenticate'] = `${scheme}${error ? `error="${error}", ` : ''}resource_metadata="${metadataUrl}"`;
       }
       throw err;
     }
@@ -67,7 +71,7 @@ export function mcpRouter(deps: McpRoutesDeps): Router {
     problemHandler(deps.logger),
     pointToMetadata(metadataUrl),
     recordDenials(deps.auditWriter),
-    authenticate(deps.verifier, resource, deps.rootOrgId),
+    authenticate(deps.verifier, resource, deps.rootOrgId, deps.checkProof),
     rateLimitPerToken(deps.buckets, deps.onRateLimited),
   ];
 

@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { Agent, ClientAgent, TokenQuota } from '../agents/agent.entity.ts';
-import type { CredentialSecrets } from '../credentials/credential.entity.ts';
+import type { CredentialKey, CredentialSecrets } from '../credentials/credential.entity.ts';
 import type { StateCache } from '../coherence/state-cache.ts';
 
 // Agents as OAuth clients: the reads of every /token, introspection and revocation, answered
@@ -9,7 +9,7 @@ import type { StateCache } from '../coherence/state-cache.ts';
 // before anyone knows its org. Every other query on agents is in agents.repository.ts.
 
 /** The agent columns of client authentication and token checks (ClientAgent), read from `agents a JOIN orgs o`. */
-const CLIENT_AGENT_COLUMNS = `a.id, a.org_id, a.status, a.scopes, a.audiences, a.access_token_ttl_seconds, a.token_quota,
+const CLIENT_AGENT_COLUMNS = `a.id, a.org_id, a.status, a.scopes, a.audiences, a.access_token_ttl_seconds, a.token_quota, a.require_dpop,
         (o.limits ->> 'tokensPerMinutePerAgent')::integer AS org_tokens_per_minute`;
 
 interface ClientAgentRow {
@@ -20,6 +20,7 @@ interface ClientAgentRow {
   audiences: string[];
   access_token_ttl_seconds: number | null;
   token_quota: TokenQuota | null;
+  require_dpop: boolean;
   org_tokens_per_minute: number | null;
 }
 
@@ -40,6 +41,7 @@ function clientAgentFromRow(row: ClientAgentRow): ClientAgent {
     audiences: row.audiences,
     accessTokenTtlSeconds: row.access_token_ttl_seconds,
     tokenQuota: quotaInForce(row.token_quota, row.org_tokens_per_minute),
+    requireDpop: row.require_dpop,
   };
 }
 
@@ -59,6 +61,18 @@ const CLIENT_WITH_CREDENTIAL_SQL = `SELECT ${CLIENT_AGENT_COLUMNS},
         c.previous_expires_at AS c_previous_expires_at
    FROM agents a JOIN orgs o ON o.id = a.org_id LEFT JOIN credentials c ON c.agent_id = a.id AND c.id = $2
   WHERE a.id = $1 AND a.status = 'active'`;
+
+/** An active agent and all its key credentials (revoked and expired ones too: client authentication says why a key was refused). */
+const CLIENT_WITH_KEYS_SQL = `SELECT ${CLIENT_AGENT_COLUMNS},
+        COALESCE(json_agg(json_build_object(
+          'id', c.id, 'status', c.status, 'expiresAt', c.expires_at, 'kid', c.kid, 'publicJwk', c.public_jwk,
+          'previousKid', c.previous_kid, 'previousPublicJwk', c.previous_public_jwk, 'previousExpiresAt', c.previous_expires_at
+        ) ORDER BY c.created_at, c.id) FILTER (WHERE c.id IS NOT NULL), '[]') AS keys
+   FROM agents a JOIN orgs o ON o.id = a.org_id LEFT JOIN credentials c ON c.agent_id = a.id AND c.type = 'private_key_jwt'
+  WHERE a.id = $1 AND a.status = 'active'
+  GROUP BY a.id, o.limits`;
+
+type KeyRow = Omit<CredentialKey, 'agentId' | 'expiresAt' | 'previousExpiresAt'> & { expiresAt: string | null; previousExpiresAt: string | null };
 
 const TOKEN_STATE_SQL = `SELECT ${CLIENT_AGENT_COLUMNS},
         EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2) AS revoked,
@@ -118,6 +132,31 @@ export class ClientStore {
       if (credential) cache.credentials.set(credential.id, credential, ticket);
     }
     return { agent, credential };
+  }
+
+  /** Client authentication with a key: the active agent and its key credentials, whatever their state. */
+  async findActiveWithKeys(id: string): Promise<{ agent: ClientAgent; keys: CredentialKey[] } | null> {
+    const cache = this.#cache;
+    if (cache) {
+      const agent = cache.agents.get(id);
+      const keys = agent && cache.agentKeys.get(id);
+      if (agent && keys) return { agent, keys };
+    }
+    const ticket = cache?.ticket();
+    const rows: (ClientAgentRow & { keys: KeyRow[] })[] = await this.#ds.query(CLIENT_WITH_KEYS_SQL, [id]);
+    if (!rows.length) return null;
+    const agent = clientAgentFromRow(rows[0]);
+    const keys: CredentialKey[] = rows[0].keys.map((k) => ({
+      ...k,
+      agentId: id,
+      expiresAt: k.expiresAt === null ? null : new Date(k.expiresAt),
+      previousExpiresAt: k.previousExpiresAt === null ? null : new Date(k.previousExpiresAt),
+    }));
+    if (cache && ticket !== undefined) {
+      cache.agents.set(id, agent, ticket);
+      cache.agentKeys.set(id, keys, ticket);
+    }
+    return { agent, keys };
   }
 
   /** Any agent by id, whatever its state: to tell why a client could not authenticate (audit). */

@@ -1,4 +1,5 @@
 import type { ClientAgent, TokenQuota } from '../agents/agent.entity.ts';
+import type { PublicJwk } from '../credentials/credential.entity.ts';
 
 // How an agent appears to oidc-provider: a confidential client that may only use the
 // client_credentials grant. Its secret is checked by our compareClientSecret (provider.ts)
@@ -11,9 +12,14 @@ export const CLIENT_SECRET_PLACEHOLDER = 'verified-by-agent-idp-against-bcrypt-h
 /** Our metadata beside the standard fields (see extraClientMetadata in provider.ts). */
 export const AGENT_METADATA = ['org_id', 'agent_scopes', 'agent_audiences', 'access_token_ttl', 'token_quota'] as const;
 
+/** The client authentication methods an agent may use: with a secret, or with a key (private_key_jwt). */
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+
 export interface AgentClientMetadata {
   client_id: string;
-  client_secret: string;
+  client_secret?: string;
+  jwks?: { keys: PublicJwk[] };
+  dpop_bound_access_tokens: boolean;
   grant_types: string[];
   response_types: string[];
   redirect_uris: string[];
@@ -25,14 +31,21 @@ export interface AgentClientMetadata {
   token_quota: TokenQuota | null;
 }
 
-export function clientMetadataOf(agent: ClientAgent): AgentClientMetadata {
+/**
+ * The agent as a client for one request. An agent may hold secrets and keys at once; the
+ * provider wants one method per client, so the metadata names the method the request uses:
+ * with `keys` (the request carries a client assertion) private_key_jwt and the keys that may
+ * verify it, else client_secret_basic (which also admits client_secret_post).
+ */
+export function clientMetadataOf(agent: ClientAgent, keys?: PublicJwk[]): AgentClientMetadata {
   return {
     client_id: agent.id,
-    client_secret: CLIENT_SECRET_PLACEHOLDER,
+    ...(keys ? { jwks: { keys } } : { client_secret: CLIENT_SECRET_PLACEHOLDER }),
     grant_types: ['client_credentials'],
     response_types: [],
     redirect_uris: [],
-    token_endpoint_auth_method: 'client_secret_basic',
+    token_endpoint_auth_method: keys ? 'private_key_jwt' : 'client_secret_basic',
+    dpop_bound_access_tokens: agent.requireDpop,
     org_id: agent.orgId,
     agent_scopes: agent.scopes,
     agent_audiences: agent.audiences,

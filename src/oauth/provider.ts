@@ -9,7 +9,10 @@ import type { AuthThrottle } from '../throttling/auth-throttle.ts';
 import type { TokenQuotas } from '../throttling/token-quota.ts';
 import type { TokenCounter } from '../usage/token-counter.ts';
 import { adapterFactory } from './adapter.ts';
-import { AGENT_METADATA } from './clients.ts';
+import { AGENT_METADATA, CLIENT_AUTH_METHODS } from './clients.ts';
+import { assertClaims, CLOCK_TOLERANCE_SECONDS } from './client-auth/private-key-jwt.ts';
+import type { ReplaysRepository } from './replays.repository.ts';
+import { publicOrigin } from './hooks/public-origin.ts';
 import type { ClientStore } from './client-store.ts';
 import { noteClientAuth } from './client-auth/note.ts';
 import { useAgentSecrets } from './client-auth/secret.ts';
@@ -24,9 +27,10 @@ import { forwardedClientIp } from '../http/client-ip.ts';
 import { INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, TOKEN_PATH } from './paths.ts';
 
 // oidc-provider configured for one job: the client_credentials grant issuing RFC 9068 JWT
-// access tokens to agents. Introspection and revocation are our own routes (endpoints/: the
-// provider refuses structured tokens there); no interactive flow, no refresh tokens, no ID
-// tokens. What each piece does is in the file it comes from.
+// access tokens to agents, who authenticate with a secret or a key (private_key_jwt, RFC 7523)
+// and may bind their tokens to a key of theirs (DPoP, RFC 9449). Introspection and revocation
+// are our own routes (endpoints/: the provider refuses structured tokens there); no interactive
+// flow, no refresh tokens, no ID tokens. What each piece does is in the file it comes from.
 
 export interface ProviderDeps {
   config: Config;
@@ -38,20 +42,24 @@ export interface ProviderDeps {
   throttle: AuthThrottle;
   quotas: TokenQuotas;
   counter: Pick<TokenCounter, 'issued'>;
+  replays: Pick<ReplaysRepository, 'claim'>;
 }
 
-const SECRET_AUTH_METHODS: ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
+const AUTH_METHODS = [...CLIENT_AUTH_METHODS] as ClientAuthMethod[];
 
-export function buildProvider({ config, keyset, clients, credentials, logger, auditWriter, throttle, quotas, counter }: ProviderDeps): Provider {
+export function buildProvider({ config, keyset, clients, credentials, logger, auditWriter, throttle, quotas, counter, replays }: ProviderDeps): Provider {
   const cookieKey = createHash('sha256').update(`agent-idp cookies ${keyset.activeKid}`).digest('base64url');
   const grant = clientCredentialsGrant(config, keyset, quotas);
 
   const provider = new Provider(config.publicUrl, {
-    adapter: adapterFactory(clients, throttle),
+    adapter: adapterFactory(clients, throttle, replays),
     jwks: { keys: keyset.privateJwks as never },
     // No flow here sets a cookie; the provider still wants keys to sign one with.
     cookies: { keys: [cookieKey] },
-    clientAuthMethods: SECRET_AUTH_METHODS,
+    clientAuthMethods: AUTH_METHODS,
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    // The rules of RFC 7523 the provider leaves to us: a bounded lifetime, sub, which key signed.
+    assertJwtClientAuthClaimsAndHeader: assertClaims as never,
     clientDefaults: {
       grant_types: ['client_credentials'],
       response_types: [],
@@ -59,9 +67,11 @@ export function buildProvider({ config, keyset, clients, credentials, logger, au
       id_token_signed_response_alg: keyset.activeAlg,
     },
     // client_secret_jwt would make the provider use the secret as an HMAC key: off, with every HS*.
+    // Assertions and DPoP proofs: the asymmetric algorithms of our own keys, no `none`.
     enabledJWA: {
       clientAuthSigningAlgValues: [...SIGNING_ALGS],
       idTokenSigningAlgValues: [...SIGNING_ALGS],
+      dPoPSigningAlgValues: [...SIGNING_ALGS],
     },
     responseTypes: [],
     // No OpenID scopes: agents' scopes are their own (checked by the grant).
@@ -79,7 +89,9 @@ export function buildProvider({ config, keyset, clients, credentials, logger, au
       revocation: { enabled: false },
       userinfo: { enabled: false },
       pushedAuthorizationRequests: { enabled: false },
-      dPoP: { enabled: false },
+      // RFC 9449 at /token; no server nonces (a proof's iat must be within five minutes of now,
+      // and its jti is accepted once across instances: the adapter's ReplayDetection).
+      dPoP: { enabled: true },
       rpInitiatedLogout: { enabled: false },
     },
     formats: grant.formats,
@@ -87,9 +99,11 @@ export function buildProvider({ config, keyset, clients, credentials, logger, au
     routes: { token: TOKEN_PATH, jwks: JWKS_PATH },
     discovery: {
       introspection_endpoint: config.publicUrl + INTROSPECTION_PATH,
-      introspection_endpoint_auth_methods_supported: SECRET_AUTH_METHODS,
+      introspection_endpoint_auth_methods_supported: AUTH_METHODS,
+      introspection_endpoint_auth_signing_alg_values_supported: [...SIGNING_ALGS],
       revocation_endpoint: config.publicUrl + REVOCATION_PATH,
-      revocation_endpoint_auth_methods_supported: SECRET_AUTH_METHODS,
+      revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+      revocation_endpoint_auth_signing_alg_values_supported: [...SIGNING_ALGS],
     },
     async findAccount() {
       return undefined;
@@ -100,6 +114,7 @@ export function buildProvider({ config, keyset, clients, credentials, logger, au
     },
   });
 
+  provider.use(publicOrigin(config.publicUrl));
   // First, so that the audit events of /token name the client behind the proxies (ctx.ip).
   if (config.trustProxy > 0) provider.use(forwardedClientIp(config.trustProxy));
   useAgentSecrets(provider, credentials);

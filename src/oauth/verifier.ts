@@ -24,6 +24,8 @@ export interface AccessTokenClaims extends JWTPayload {
   aud: string | string[];
   exp: number;
   iat: number;
+  /** A DPoP-bound token (RFC 9449 §6): the thumbprint of the key it is bound to. */
+  cnf?: { jkt?: string };
 }
 
 export interface VerifiedToken {

@@ -8,13 +8,16 @@ import { createDataSource, migrate } from '../../src/db/data-source.ts';
 // (as CI runs), or an in-memory embedded PGlite when DATABASE_URL is unset.
 
 // Before a test database is dropped, every audit event the tests produced in it is scanned:
-// none may hold a client secret, a JWT, an Authorization header or a private key. Every test
-// file's database passes through here, so this covers the events of the whole suite.
+// none may hold a client secret, a JWT, an Authorization header or a private key (a PEM block,
+// or a JWK's private members). Every other table is scanned for private keys: only public keys
+// and ciphertext are ever stored. Every test file's database passes through here, so this
+// covers the whole suite.
+const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----|"(d|p|q|dp|dq|qi|k)"\s*:\s*"/;
 const LEAKS: [string, RegExp][] = [
   ['a client secret', /aidp_cs_[0-9a-f]{32}_/],
   ['a JWT', /eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}/],
-  ['an Authorization header', /\b(Basic|Bearer) [A-Za-z0-9+/=._-]{8,}|"authorization"/i],
-  ['a private key', /-----BEGIN [A-Z ]*PRIVATE KEY-----|"d"\s*:\s*"/],
+  ['an Authorization header', /\b(Basic|Bearer|DPoP) [A-Za-z0-9+/=._-]{8,}|"authorization"/i],
+  ['a private key', PRIVATE_KEY],
 ];
 
 export async function assertNoSecretsInAudit(url: string): Promise<number> {
@@ -27,6 +30,15 @@ export async function assertNoSecretsInAudit(url: string): Promise<number> {
     for (const { j } of rows as { j: string }[]) {
       for (const [what, pattern] of LEAKS) {
         if (pattern.test(j)) throw new Error(`an audit event holds ${what}: ${j.slice(0, 300)}`);
+      }
+    }
+    const tables = await client.query(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name !~ '^audit_events'`,
+    );
+    for (const { table_name } of tables.rows as { table_name: string }[]) {
+      const dump = await client.query(`SELECT row_to_json(t)::text AS j FROM "${table_name}" t`);
+      for (const { j } of dump.rows as { j: string }[]) {
+        if (PRIVATE_KEY.test(j)) throw new Error(`a row of ${table_name} holds a private key: ${j.slice(0, 300)}`);
       }
     }
     return rows.length;

@@ -35,8 +35,9 @@ function printCredential(c: Credential, extra: [string, string][] = []): void {
 
 /** A credential with its new secret: to the --out file, or printed once with a warning. */
 function printNewSecret(c: CredentialWithSecret, sink: SecretSink, json: boolean | undefined): void {
-  sink.deliver(c.clientSecret);
-  const { clientSecret, ...rest } = c;
+  const clientSecret = c.clientSecret ?? '';
+  sink.deliver(clientSecret);
+  const { clientSecret: _shown, ...rest } = c;
   // With --out the secret stays off stdout, in --json too: that is what --out is for.
   if (json) return printJson(sink.toFile ? rest : c);
   printCredential(rest, sink.toFile ? [] : [['client secret', clientSecret]]);

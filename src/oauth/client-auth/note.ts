@@ -1,8 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context, Next } from 'koa';
+import { decodeJwt } from 'jose';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { CredentialSecrets } from '../../credentials/credential.entity.ts';
 import { parseBasicAuth } from '../../http/basic-auth.ts';
+import type { AssertionKeys } from './private-key-jwt.ts';
 
 /**
  * What one /token request learns about its client on the way, kept in the request's async
@@ -17,6 +19,10 @@ export interface ClientAuthNote {
   lookedUp?: string;
   /** Refused with 429 before anything was looked up: no event per request. */
   refused?: boolean;
+  /** private_key_jwt: the keys the assertion was checked against, and which credential holds each. */
+  assertionKeys?: AssertionKeys;
+  /** private_key_jwt: the replay id of the assertion's jti (a replay of it is `assertion_replayed`, of anything else a DPoP proof's). */
+  replayId?: string;
 }
 
 export const clientAuthNotes = new AsyncLocalStorage<ClientAuthNote>();
@@ -28,10 +34,19 @@ export function noteClientAuth() {
   };
 }
 
-/** The client id a /token request claimed, from the form or the Basic header. */
+/** The client id a /token request claimed, from the form, the Basic header or the client assertion's sub (as oidc-provider reads it). */
 export function claimedClientId(ctx: KoaContextWithOIDC): string | null {
   const fromForm = ctx.oidc?.params?.client_id;
   if (typeof fromForm === 'string') return fromForm.slice(0, 200);
+  const assertion = presentedAssertion(ctx);
+  if (assertion !== undefined) {
+    try {
+      const { sub } = decodeJwt(assertion);
+      return typeof sub === 'string' ? sub.slice(0, 200) : null;
+    } catch {
+      return null;
+    }
+  }
   return parseBasicAuth(ctx.get('authorization'))?.clientId.slice(0, 200) || null;
 }
 
@@ -41,4 +56,10 @@ export function presentedSecret(ctx: KoaContextWithOIDC | undefined): string | u
   const fromForm = ctx.oidc?.params?.client_secret;
   if (typeof fromForm === 'string') return fromForm;
   return parseBasicAuth(ctx.get('authorization'))?.clientSecret;
+}
+
+/** The client assertion of a request (RFC 7523 §2.2), when it authenticates with one. */
+export function presentedAssertion(ctx: KoaContextWithOIDC | undefined): string | undefined {
+  const assertion = ctx?.oidc?.params?.client_assertion;
+  return typeof assertion === 'string' ? assertion : undefined;
 }

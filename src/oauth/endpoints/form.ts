@@ -9,14 +9,18 @@ import { readBody } from '../../http/body.ts';
 import type { AuthThrottle, ThrottledEndpoint } from '../../throttling/auth-throttle.ts';
 import { throttledDescription } from '../hooks/auth-throttle.ts';
 import { tooManyRequests } from '../errors.ts';
+import type { ReplaysRepository } from '../replays.repository.ts';
 
 const FORM_LIMIT_BYTES = 64 * 1024;
 
 /** What authenticating a client at our endpoints takes. */
 export interface ClientAuthDeps {
-  clients: Pick<ClientStore, 'findActiveWithCredential'>;
+  clients: Pick<ClientStore, 'findActiveWithCredential' | 'findActiveWithKeys'>;
   credentials: Pick<CredentialsService, 'verifySecret'>;
   throttle: Pick<AuthThrottle, 'refusedIp' | 'refusedPair' | 'failed'>;
+  replays: Pick<ReplaysRepository, 'claim'>;
+  /** PUBLIC_URL: what a client assertion's aud names. */
+  issuer: string;
 }
 
 /** Reads an application/x-www-form-urlencoded body (OAuth endpoints), bounded in size. */
@@ -35,16 +39,13 @@ export async function readForm(ctx: Context): Promise<URLSearchParams> {
 }
 
 /** The form of a token request to our endpoints (introspection, revocation): its client authenticated, `token` present. */
-export async function clientTokenRequest(
-  ctx: Context,
-  endpoint: ThrottledEndpoint,
-  { clients, credentials, throttle }: ClientAuthDeps,
-): Promise<{ caller: ClientAgent; token: string }> {
+export async function clientTokenRequest(ctx: Context, endpoint: ThrottledEndpoint, deps: ClientAuthDeps): Promise<{ caller: ClientAgent; token: string }> {
+  const { throttle } = deps;
   // A refused address is answered before its body is read.
   const wait = throttle.refusedIp(ctx.ip, endpoint);
   if (wait !== undefined) throw tooManyRequests(wait, throttledDescription(wait));
   const form = await readForm(ctx);
-  const caller = await authenticateClient(ctx, form, endpoint, { clients, credentials, throttle });
+  const caller = await authenticateClient(ctx, form, endpoint, deps);
   const token = form.get('token');
   if (!token) throw new OAuthError(400, 'invalid_request', 'missing required parameter token');
   // token_type_hint is accepted and not needed: every token here is a JWT access token.

@@ -29,7 +29,8 @@ export async function introspect(verifier: Pick<AccessTokenVerifier, 'verify'>, 
     exp: claims.exp,
     iat: claims.iat,
     jti: claims.jti,
-    token_type: 'Bearer',
+    // RFC 9449 §6.2: a bound token says so, and names its key.
+    ...(claims.cnf?.jkt ? { token_type: 'DPoP' as const, cnf: { jkt: claims.cnf.jkt } } : { token_type: 'Bearer' as const }),
     org_id: claims.org_id,
   };
 }

@@ -19,7 +19,6 @@ const UNSERVED_METADATA = [
   // oidc-provider always lists "openid"; agents' scopes are per agent, not a server-wide list.
   'scopes_supported',
   'subject_types_supported',
-  'token_endpoint_auth_signing_alg_values_supported',
 ];
 
 /**

@@ -8,9 +8,11 @@ import type { ClientStore } from '../client-store.ts';
 import type { TokenCounter } from '../../usage/token-counter.ts';
 import type { AgentClient } from '../clients.ts';
 import { claimedClientId, clientAuthNotes, type ClientAuthNote } from '../client-auth/note.ts';
+import { dpopErrors } from './dpop-errors.ts';
 
 // token.issued or token.denied for every /token answer below 500, committed before the answer
-// leaves: no token without its event. Runs inside noteClientAuth (client-auth/note.ts), whose
+// leaves: no token without its event. (And, being the one hook that looks at every answer inside
+// the note, the DPoP answers oidc-provider words too vaguely: dpop-errors.ts.) Runs inside noteClientAuth (client-auth/note.ts), whose
 // note says which credential matched or why none did.
 
 export interface TokenAuditDeps {
@@ -28,7 +30,13 @@ async function recordTokenAnswer(ctx: KoaContextWithOIDC, note: ClientAuthNote, 
   const body = ctx.body as Record<string, unknown>;
   const koaCtx = ctx as unknown as Context;
   if (ctx.status === 200) {
-    const token = ctx.oidc.entities.ClientCredentials as unknown as { jti: string; scope?: string; resourceServer?: { audience?: string } };
+    const token = ctx.oidc.entities.ClientCredentials as unknown as {
+      jti: string;
+      scope?: string;
+      resourceServer?: { audience?: string };
+      'x5t#S256'?: string;
+      jkt?: string;
+    };
     await writer.write(
       clientEvent(
         koaCtx,
@@ -41,6 +49,8 @@ async function recordTokenAnswer(ctx: KoaContextWithOIDC, note: ClientAuthNote, 
           aud: token.resourceServer?.audience ?? null,
           kid: activeKid,
           credentialId: note.credentialId ?? null,
+          // The thumbprint of the key a DPoP-bound token is bound to: public, and what a proof must match.
+          ...(token.jkt ? { dpopJkt: token.jkt } : {}),
           expiresIn: body.expires_in,
         },
       ),
@@ -50,7 +60,8 @@ async function recordTokenAnswer(ctx: KoaContextWithOIDC, note: ClientAuthNote, 
   }
   const claimed = client?.clientId ?? claimedClientId(ctx);
   let orgId = client?.org_id ?? null;
-  let reason = note.reason ?? String(body?.error ?? 'error');
+  // An assertion checked against the agent's keys that failed without a reason of its own failed oidc-provider's checks.
+  let reason = note.reason ?? (note.assertionKeys && body?.error === 'invalid_client' ? 'bad_assertion' : String(body?.error ?? 'error'));
   if (body?.error === 'invalid_client' && !client && !note.reason) {
     // The provider loads only active agents: tell an unknown client from a suspended one.
     const agent = claimed && isUuid(claimed) ? await clients.findForDenial(claimed) : null;
@@ -78,6 +89,7 @@ export function tokenAudit(deps: TokenAuditDeps) {
     const note = clientAuthNotes.getStore() ?? {};
     // A refusal (429) is recorded once per refused period, not per request.
     if (note.refused) return;
+    if (ctx.status === 400) dpopErrors(ctx, note);
     try {
       await recordTokenAnswer(oidcCtx, note, deps);
     } catch (err) {
