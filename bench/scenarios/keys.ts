@@ -44,7 +44,12 @@ export async function keysScenario(ctx: Context, phase: Phase): Promise<Scenario
     htu: `${phase.idp.url}/token`,
   };
 
-  const secretRequest: RequestTemplate = { method: 'POST', path: '/token', headers: { authorization: basic(warm.clientId, warm.clientSecret), 'content-type': FORM }, body: TOKEN_BODY };
+  const secretRequest: RequestTemplate = {
+    method: 'POST',
+    path: '/token',
+    headers: { authorization: basic(warm.clientId, warm.clientSecret), 'content-type': FORM },
+    body: TOKEN_BODY,
+  };
   const assertionRequest: RequestTemplate = { method: 'POST', path: '/token', headers: { 'content-type': FORM }, body: TOKEN_BODY, oneTimeJwt: assertionJwt };
   const dpopRequest: RequestTemplate = { ...secretRequest, oneTimeJwt: dpopJwt };
   const job = (request: RequestTemplate) => ({
