@@ -377,6 +377,60 @@ describe('the SDK with key credentials and DPoP', () => {
       expect(wire.sent).toHaveLength(2);
     });
 
+    it("agent-idp's own /api/v1 accepts the SDK's DPoP-bound management token with the SDK's proofs, and refuses it as Bearer", async () => {
+      const org = await createOrg(t);
+      const admin = new AgentTokenClient({ issuer: t.url, ...org.admin, resource: `${t.url}/api/v1`, dpop: true });
+      const res = await admin.fetch(`${t.url}/api/v1/agents?limit=1`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ total: 1 });
+      const { accessToken, tokenType } = await admin.getToken();
+      expect(tokenType).toBe('DPoP');
+      const asBearer = await fetch(`${t.url}/api/v1/agents`, { headers: { authorization: `Bearer ${accessToken}` } });
+      expect(asBearer.status).toBe(401);
+      expect(asBearer.headers.get('www-authenticate')).toMatch(/^DPoP /);
+    });
+
+    it('AgentTokenClient.fetch answers a use_dpop_nonce challenge (RFC 9449 §9) once, with the nonce in the next proof', async () => {
+      const proofs: Record<string, unknown>[] = [];
+      const server = createServer((req, res) => {
+        const proof = decodeJwt(String(req.headers.dpop));
+        proofs.push(proof);
+        if (proof.nonce !== 'n-1') {
+          res.writeHead(401, { 'www-authenticate': 'DPoP error="use_dpop_nonce"', 'dpop-nonce': 'n-1' });
+          return void res.end();
+        }
+        res.end('ok');
+      });
+      const base = await listen(server);
+      try {
+        const res = await client.fetch(`${base}/orders`);
+        expect(res.status).toBe(200);
+        expect(proofs.map((p) => p.nonce)).toEqual([undefined, 'n-1']);
+        // The token was kept: a nonce challenge is not a refusal of the token.
+        expect(proofs[0].ath).toBe(proofs[1].ath);
+        // Later proofs to that origin carry the nonce from the start.
+        await client.fetch(`${base}/orders`);
+        expect(proofs.map((p) => p.nonce)).toEqual([undefined, 'n-1', 'n-1']);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+
+    it('the replay cache is bounded: past replayCacheSize the oldest jti is forgotten (why maxAgeSeconds should stay short)', async () => {
+      const verifier = createVerifier({ issuer: t.url, audience: AUDIENCE, dpop: { replayCacheSize: 2 } });
+      const { accessToken } = await client.getToken();
+      const url = 'https://orders.example/orders';
+      const proofs = await Promise.all([1, 2, 3].map(() => handProof(pair, { htm: 'GET', htu: url, accessToken })));
+      const verify = (dpop: string) => verifier.verify(accessToken, { method: 'GET', url, headers: { authorization: `DPoP ${accessToken}`, dpop } });
+      await verify(proofs[0]);
+      await verify(proofs[1]);
+      expect(await rejection(verify(proofs[1]))).toMatchObject({ code: 'invalid_dpop_proof', message: expect.stringMatching(/replayed/) });
+      await verify(proofs[2]);
+      // proofs[0] was the oldest of the two kept: dropped when proofs[2] came.
+      await verify(proofs[0]);
+      expect(await rejection(verify(proofs[2]))).toMatchObject({ code: 'invalid_dpop_proof' });
+    });
+
     it('checks htu against baseUrl when given, not the Host header', async () => {
       const verifier = createVerifier({ issuer: t.url, audience: AUDIENCE });
       const app = new Koa();
