@@ -149,7 +149,19 @@ export interface paths {
          * Get an access token (client_credentials)
          * @description The OAuth 2.0 token endpoint (RFC 6749 §4.4). The agent authenticates with its client id
          *     (= agent id) and a client secret, either with HTTP Basic (`client_secret_basic`) or with
-         *     `client_id` and `client_secret` in the form body (`client_secret_post`), never both.
+         *     `client_id` and `client_secret` in the form body (`client_secret_post`), or with a key
+         *     (`private_key_jwt`, RFC 7523 §2.2): `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`
+         *     and `client_assertion`, a JWT signed with the private key of one of its key credentials
+         *     (header `kid` = the credential's `kid`, or none: each usable key is tried), with
+         *     `iss` = `sub` = the client id, `aud` = the issuer or this endpoint's URL, a `jti` never
+         *     used before (on any instance) and an `exp` at most 5 minutes ahead. Only one method per
+         *     request. An agent may hold secrets and keys at once and use either.
+         *
+         *     With a `DPoP` header (RFC 9449: a proof signed with the agent's own key, `htm` POST,
+         *     `htu` this endpoint's URL under `PUBLIC_URL`, `iat` within 5 minutes, a new `jti`), the
+         *     token is DPoP-bound: `token_type: "DPoP"`, and the JWT carries `cnf.jkt`, the key's
+         *     thumbprint. No server nonces are used. An agent with `requireDpop` gets no token without
+         *     a proof. A bad or replayed proof is 400 `invalid_dpop_proof`.
          *
          *     The answer is a JWT access token (RFC 9068, header `typ: at+jwt`) with the claims
          *     `iss, sub, client_id, aud, scope, jti, iat, exp, org_id`. Requested scopes are limited
@@ -188,8 +200,9 @@ export interface paths {
         put?: never;
         /**
          * Introspect an access token (RFC 7662)
-         * @description The caller authenticates as a client, exactly as at `/token` (`client_secret_basic` or
-         *     `client_secret_post`). The answer is `{"active": true, ...claims}` only when the token's
+         * @description The caller authenticates as a client, exactly as at `/token` (`client_secret_basic`,
+         *     `client_secret_post` or `private_key_jwt`; an assertion may also name this endpoint's URL
+         *     as `aud`). A DPoP-bound token answers `token_type: "DPoP"` and `cnf.jkt`. The answer is `{"active": true, ...claims}` only when the token's
          *     signature verifies with a published (not revoked) key, it has not expired, its `jti` is
          *     not revoked, its agent is active, and the caller is the token's own client or a client of
          *     the same org holding the `tokens:introspect` scope (a resource server). Anything else,
@@ -567,9 +580,12 @@ export interface paths {
         get: operations["listCredentials"];
         put?: never;
         /**
-         * Create a client secret
-         * @description Adds a new secret to the agent; its other secrets keep working, so a secret can be
-         *     replaced without downtime. The `clientSecret` is shown only in this answer. Past the
+         * Create a client secret or a key credential
+         * @description Adds a new secret (the default) or key (`"type": "private_key_jwt"`) to the agent; its
+         *     other credentials keep working, so a secret can be replaced, or an agent moved from a
+         *     secret to a key, without downtime. The `clientSecret`, or a generated key pair's
+         *     `privateKeyPem` and `privateJwk`, are shown only in this answer; only the public key is
+         *     stored. With `publicJwk`, the agent keeps its private key to itself. Past the
          *     org's `maxActiveCredentialsPerAgent` (the agent's active, unexpired credentials; a
          *     rotation adds none) it is 409 `limit_reached`.
          *
@@ -602,10 +618,12 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Rotate a client secret
-         * @description Replaces the credential's secret with a new one under the same `credentialId`. The
-         *     replaced secret keeps working for `gracePeriodSeconds` (default 0: it stops at once),
-         *     until `previousSecretExpiresAt`. The new `clientSecret` is shown only in this answer.
+         * Rotate a client secret or key
+         * @description Replaces the credential's secret or key under the same `credentialId`: a secret by a new
+         *     secret, a generated key pair by a new generated pair (new `kid`, the private key in this
+         *     answer only), an agent's own key by the `publicJwk` in the body (required there). The
+         *     replaced secret or key keeps working for `gracePeriodSeconds` (default 0: it stops at
+         *     once), until `previousSecretExpiresAt`. A new `clientSecret` is shown only in this answer.
          *     A revoked or expired credential, or one of a decommissioned agent, cannot be rotated (409).
          *
          *     Required scope: `agents:write`.
@@ -649,8 +667,8 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Revoke a client secret
-         * @description The credential's secret, and a secret it replaced that is still in its grace period,
+         * Revoke a client secret or key
+         * @description The credential's secret or key, and one it replaced that is still in its grace period,
          *     stop working at once on every instance. The agent's other credentials are unaffected.
          *
          *     Required scope: `agents:write`.
@@ -1472,6 +1490,13 @@ export interface components {
             client_id?: string;
             /** @description For `client_secret_post` only. */
             client_secret?: string;
+            /**
+             * @description For `private_key_jwt` only.
+             * @enum {string}
+             */
+            client_assertion_type?: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+            /** @description For `private_key_jwt` only (as at `/token`). */
+            client_assertion?: string;
         };
         Introspection: {
             /** @constant */
@@ -1714,7 +1739,12 @@ export interface components {
                 "application/json": components["schemas"]["JsonRpcMessage"];
             };
         };
-        /** @description No bearer token, or one that is invalid, expired, revoked or not for `<issuer>/api/v1`. */
+        /**
+         * @description No bearer token, or one that is invalid, expired, revoked or not for `<issuer>/api/v1`.
+         *     A DPoP-bound token presented as `Bearer`, without a proof, or with a proof that does not
+         *     match the request, the token or its key, or was used before: `WWW-Authenticate: DPoP
+         *     error="invalid_token"` or `error="invalid_dpop_proof"`, with `algs`.
+         */
         Unauthorized: {
             headers: {
                 /** @example Bearer */
@@ -2052,7 +2082,10 @@ export interface operations {
     requestToken: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A DPoP proof JWT (RFC 9449 §4): the token is then bound to the proof's key. */
+                DPoP?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2085,6 +2118,13 @@ export interface operations {
                     client_id?: string;
                     /** @description For `client_secret_post` only. */
                     client_secret?: string;
+                    /**
+                     * @description For `private_key_jwt` only.
+                     * @enum {string}
+                     */
+                    client_assertion_type?: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+                    /** @description For `private_key_jwt` only; the signed client assertion (RFC 7523 §3). */
+                    client_assertion?: string;
                 };
             };
         };
@@ -2109,8 +2149,9 @@ export interface operations {
             };
             /**
              * @description The request is invalid: `invalid_request`, `invalid_grant`, `unauthorized_client`,
-             *     `unsupported_grant_type`, `invalid_scope` (a scope the agent was not registered with)
-             *     or `invalid_target` (an unknown or unregistered `resource`, or more than one).
+             *     `unsupported_grant_type`, `invalid_scope` (a scope the agent was not registered with),
+             *     `invalid_target` (an unknown or unregistered `resource`, or more than one) or
+             *     `invalid_dpop_proof` (a bad or replayed DPoP proof, or none from an agent with `requireDpop`).
              */
             400: {
                 headers: {
@@ -2127,8 +2168,9 @@ export interface operations {
                 };
             };
             /**
-             * @description `invalid_client`: unknown client, wrong, revoked or expired secret, or a suspended or
-             *     decommissioned agent.
+             * @description `invalid_client`: unknown client, wrong, revoked or expired secret, a client assertion
+             *     that fails (bad signature, unknown key, revoked or expired key credential, wrong `aud`,
+             *     a lifetime over 5 minutes, a `jti` already used), or a suspended or decommissioned agent.
              */
             401: {
                 headers: {
@@ -2817,16 +2859,11 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                /**
-                 * @example {
-                 *       "expiresAt": "2026-01-01T00:00:00Z"
-                 *     }
-                 */
                 "application/json": components["schemas"]["CreateCredentialRequest"];
             };
         };
         responses: {
-            /** @description The credential with its secret, shown once. */
+            /** @description The credential with its secret or generated private key, shown once. */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -2852,7 +2889,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            /** @description The agent is decommissioned (`agent_decommissioned`), or holds `maxActiveCredentialsPerAgent` active credentials (`limit_reached`, `limit: maxActiveCredentialsPerAgent`); nothing was created. */
+            /** @description The agent is decommissioned (`agent_decommissioned`), holds `maxActiveCredentialsPerAgent` active credentials (`limit_reached`, `limit: maxActiveCredentialsPerAgent`), has a credential of that `name` or an active credential with that key (`conflict`); nothing was created. */
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];

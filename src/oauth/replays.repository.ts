@@ -12,8 +12,21 @@ import type { DataSource } from 'typeorm';
  */
 export const REPLAY_WINDOW_SECONDS = 15 * 60;
 
+interface PendingClaim {
+  resolve: (claimed: boolean) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Claims are sent in batches: every claim made while one INSERT is on its way goes in the next
+ * one (an unnest of ids), so that under load a claim costs a share of one statement, not one
+ * statement each. A request waits no longer than for its own statement.
+ */
 export class ReplaysRepository {
   readonly #ds: DataSource;
+  /** id → the claims of it waiting for the next statement (the first one may win; any other is a replay). */
+  #pending = new Map<string, PendingClaim[]>();
+  #inFlight = false;
 
   constructor(dataSource: DataSource) {
     this.#ds = dataSource;
@@ -23,14 +36,41 @@ export class ReplaysRepository {
    * Records `id` as used; false when it was already used (and its record has not run out). An
    * expired record of the same id is taken over, so the table needs no purge to stay correct.
    */
-  async claim(id: string): Promise<boolean> {
-    const rows: unknown[] = await this.#ds.query(
-      `INSERT INTO replay_ids (id, expires_at) VALUES ($1, now() + make_interval(secs => $2))
-       ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE replay_ids.expires_at <= now()
-       RETURNING 1`,
-      [id, REPLAY_WINDOW_SECONDS],
-    );
-    return rows.length === 1;
+  claim(id: string): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      const waiting = this.#pending.get(id);
+      if (waiting) waiting.push({ resolve, reject });
+      else this.#pending.set(id, [{ resolve, reject }]);
+      if (!this.#inFlight) this.#flush();
+    });
+  }
+
+  #flush(): void {
+    const batch = this.#pending;
+    if (batch.size === 0) return;
+    this.#pending = new Map();
+    this.#inFlight = true;
+    const ids = [...batch.keys()];
+    this.#ds
+      .query(
+        `INSERT INTO replay_ids (id, expires_at) SELECT unnest($1::text[]), now() + make_interval(secs => $2)
+         ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE replay_ids.expires_at <= now()
+         RETURNING id`,
+        [ids, REPLAY_WINDOW_SECONDS],
+      )
+      .then(
+        (rows: { id: string }[]) => {
+          const claimed = new Set(rows.map((r) => r.id));
+          for (const [id, claims] of batch) claims.forEach((c, i) => c.resolve(i === 0 && claimed.has(id)));
+        },
+        (err: unknown) => {
+          for (const claims of batch.values()) for (const c of claims) c.reject(err);
+        },
+      )
+      .finally(() => {
+        this.#inFlight = false;
+        this.#flush();
+      });
   }
 
   /** Drops the records that ran out. Returns how many. */

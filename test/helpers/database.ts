@@ -20,6 +20,15 @@ const LEAKS: [string, RegExp][] = [
   ['a private key', PRIVATE_KEY],
 ];
 
+/** The same scan over an app's log lines: none may hold a secret, a JWT, credentials or a private key. */
+export function assertNoSecretsInLogs(lines: string[]): void {
+  for (const line of lines) {
+    for (const [what, pattern] of LEAKS) {
+      if (pattern.test(line)) throw new Error(`a log line holds ${what}: ${line.slice(0, 300)}`);
+    }
+  }
+}
+
 export async function assertNoSecretsInAudit(url: string): Promise<number> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();

@@ -5,7 +5,7 @@ import { loadConfig, type Config } from '../../config/index.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { createIdp, type Idp } from '../../src/app/idp.ts';
 import { generateSecret } from '../../src/credentials/secrets.ts';
-import { freshDatabase, type TestDatabase } from './database.ts';
+import { assertNoSecretsInLogs, freshDatabase, type TestDatabase } from './database.ts';
 
 // One real app per test file, over real HTTP, on a database of its own.
 
@@ -98,6 +98,8 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       await closed;
       await idp.close();
       if (ownsDb) await db.drop();
+      // Every app of the suite passes through here: what it logged is scanned like the audit log.
+      assertNoSecretsInLogs(logs);
     },
   };
 }
