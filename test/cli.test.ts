@@ -239,8 +239,20 @@ describe('agent-idp key credentials (private_key_jwt) and requireDpop', () => {
     writeFileSync(pem, run.stdout.slice(run.stdout.indexOf('-----BEGIN')), { mode: 0o600 });
     expect((await tokenWithKey(pem)).code).toBe(0);
 
-    const json = JSON.parse((await cli(['credentials', 'create', agentId, '--type', 'private_key_jwt', '--alg', 'RS256', '--json'])).stdout);
-    expect(json).toMatchObject({ alg: 'RS256', privateKeyPem: expect.stringContaining('BEGIN PRIVATE KEY'), privateJwk: { kty: 'RSA' } });
+    const json = JSON.parse(
+      (await cli(['credentials', 'create', agentId, '--type', 'private_key_jwt', '--alg', 'RS256', '--expires-at', '2030-01-01', '--json'])).stdout,
+    );
+    expect(json).toMatchObject({
+      alg: 'RS256',
+      expiresAt: '2030-01-01T00:00:00.000Z',
+      privateKeyPem: expect.stringContaining('BEGIN PRIVATE KEY'),
+      privateJwk: { kty: 'RSA' },
+    });
+    // get shows the key's kid and alg, never anything private.
+    const get = await cli(['credentials', 'get', agentId, json.credentialId]);
+    expect(get.stdout).toMatch(new RegExp(`kid\\s+${json.kid}\n`));
+    expect(get.stdout).toMatch(/alg\s+RS256\n/);
+    expect(get.stdout).not.toContain('PRIVATE KEY');
   });
 
   it("create --public-jwk registers the agent's own key: nothing private exists, so --out is refused", async () => {
