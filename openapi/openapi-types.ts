@@ -912,6 +912,12 @@ export interface components {
                 today: number;
                 /** @description Today and the 29 UTC days before it. */
                 last30Days: number;
+                /** @description The same 30 UTC days one by one, oldest first (a day without tokens counts 0); the console's chart. */
+                perDay: {
+                    /** Format: date */
+                    day: string;
+                    tokens: number;
+                }[];
             };
             /** @description The org's limits (absent key = no limit). */
             limits: {

@@ -29,6 +29,9 @@ const LAYER: Record<string, number> = {
   throttling: 3,
   usage: 3,
   health: 3,
+  // The admin console: its static files and the router that serves them; the page itself calls
+  // the public API over HTTP, so the folder imports no domain.
+  console: 3,
   oauth: 4,
   // The MCP server: its paths and audience come from oauth/paths.ts; app hands it the management routes.
   mcp: 4.5,

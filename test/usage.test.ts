@@ -148,9 +148,16 @@ describe('GET /api/v1/usage', () => {
       // The admin's secret, one's, and two's two (suspended agents keep their credentials).
       credentials: { active: 4 },
       // The admin's management token (createOrg) and one's three; yesterday's 40; not the day 30 days ago.
-      tokensIssued: { today: 1 + 3, last30Days: 1 + 3 + 40 },
+      tokensIssued: { today: 1 + 3, last30Days: 1 + 3 + 40, perDay: expect.any(Array) },
       limits: { maxAgents: 50 },
     });
+    // The same days one by one, oldest first, ending today: the console's chart.
+    const perDay = res.body.tokensIssued.perDay as { day: string; tokens: number }[];
+    expect(perDay).toHaveLength(30);
+    expect(perDay.at(-1)).toEqual({ day: new Date(now).toISOString().slice(0, 10), tokens: 1 + 3 });
+    expect(perDay.at(-2)).toEqual({ day: yesterday, tokens: 40 });
+    expect(perDay.slice(0, -2).every((d) => d.tokens === 0)).toBe(true);
+    expect(perDay[0].day).toBe(new Date(now - 29 * DAY_MS).toISOString().slice(0, 10));
     const otherUsage = await api(idp.url, other.token).get('/api/v1/usage');
     expect(otherUsage.body).toMatchObject({ orgId: other.orgId, agents: { active: 2, suspended: 0 }, limits: {} });
     expect(otherUsage.body.tokensIssued.today).toBeGreaterThanOrEqual(1);

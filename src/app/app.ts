@@ -15,6 +15,8 @@ export interface AppRouters {
   public: Router;
   /** agent-idp's own MCP server and its protected resource metadata. */
   mcp: Router;
+  /** The admin console's static files at /console, with their own strict headers. */
+  console: Router;
   management: Router<never> | Router;
 }
 
@@ -28,6 +30,8 @@ export function createApp(providerHost: ProviderHost, routers: AppRouters, logge
   app.use(requestContext(logger));
   // Before everything else: probes come often and ask for little.
   app.use(routers.health.routes());
+  // Static files, matched by path only: they set their CSP on their own answers, no API route's.
+  app.use(routers.console.routes());
   // /token, discovery and the JWKS: the current Provider answers them.
   app.use(providerHost.middleware());
   app.use(routers.oauth.routes());

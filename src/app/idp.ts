@@ -19,6 +19,7 @@ import { bootstrap, type BootstrapResult } from './bootstrap.ts';
 import { buildContainer, buildOAuth, type Container, type ContainerOptions } from './container.ts';
 import { describeRoutes, managementRouter, mcpEndpoint, oauthRouter, publicRouter, type RouteInfo } from './routes.ts';
 import { createApp } from './app.ts';
+import { consoleRoutes } from '../console/console.routes.ts';
 import { ENTITIES } from './entities.ts';
 
 export interface Idp {
@@ -87,7 +88,14 @@ export async function createIdp(
     const readiness = new ReadinessCheck({ dataSource: database.dataSource, keyRing, auditWriter: c.auditWriter });
     const app = createApp(
       providerHost,
-      { health: healthRouter(readiness), oauth: oauthRouter(c, verifier), public: publicRouter(c), mcp: mcpEndpoint(c, verifier, rootOrgId), management },
+      {
+        health: healthRouter(readiness),
+        console: consoleRoutes(),
+        oauth: oauthRouter(c, verifier),
+        public: publicRouter(c),
+        mcp: mcpEndpoint(c, verifier, rootOrgId),
+        management,
+      },
       logger,
       {
         metrics: c.metrics,

@@ -50,6 +50,7 @@ const AUTH_METHODS = [...CLIENT_AUTH_METHODS] as ClientAuthMethod[];
 export function buildProvider({ config, keyset, clients, credentials, logger, auditWriter, throttle, quotas, counter, replays }: ProviderDeps): Provider {
   const cookieKey = createHash('sha256').update(`agent-idp cookies ${keyset.activeKid}`).digest('base64url');
   const grant = clientCredentialsGrant(config, keyset, quotas);
+  const issuerOrigin = new URL(config.publicUrl).origin;
 
   const provider = new Provider(config.publicUrl, {
     adapter: adapterFactory(clients, throttle, replays),
@@ -60,6 +61,10 @@ export function buildProvider({ config, keyset, clients, credentials, logger, au
     clockTolerance: CLOCK_TOLERANCE_SECONDS,
     // The rules of RFC 7523 the provider leaves to us: a bounded lifetime, sub, which key signed.
     assertJwtClientAuthClaimsAndHeader: assertClaims as never,
+    // A browser's POST carries an Origin header, which oidc-provider refuses for confidential
+    // clients unless this allows it. Only the issuer's own origin is: that is the console at
+    // /console signing in; no other site's page may call /token, /token/introspect or /token/revoke.
+    clientBasedCORS: (_ctx, origin) => origin === issuerOrigin,
     clientDefaults: {
       grant_types: ['client_credentials'],
       response_types: [],

@@ -34,6 +34,13 @@ const ADD_SQL = `WITH org_days AS (
   ON CONFLICT (agent_id, bucket, bucket_start) DO UPDATE SET tokens = t.tokens + EXCLUDED.tokens
   RETURNING agent_id, bucket, bucket_start, tokens`;
 
+/** One UTC day of an org's usage. */
+export interface OrgDayTokens {
+  /** YYYY-MM-DD, UTC. */
+  day: string;
+  tokens: number;
+}
+
 export class TokenCountsRepository {
   readonly #ds: DataSource;
 
@@ -55,14 +62,22 @@ export class TokenCountsRepository {
     return rows.map((r) => ({ agentId: r.agent_id, bucket: r.bucket, start: r.bucket_start.getTime(), tokens: Number(r.tokens) }));
   }
 
-  /** Tokens an org was issued on `today` and on the 30 days ending with it (UTC days). */
-  async orgTokens(orgId: string, today: string): Promise<{ today: number; last30Days: number }> {
-    const [row]: { today: string; last30: string }[] = await this.#ds.query(
-      `SELECT coalesce(sum(tokens) FILTER (WHERE day = $2::date), 0) AS today, coalesce(sum(tokens), 0) AS last30
-         FROM org_token_counts WHERE org_id = $1 AND day > $2::date - 30 AND day <= $2::date`,
+  /**
+   * Tokens an org was issued on `today`, on the 30 days ending with it (UTC days), and on each of
+   * those days, oldest first (a day without tokens counts 0).
+   */
+  async orgTokens(orgId: string, today: string): Promise<{ today: number; last30Days: number; perDay: OrgDayTokens[] }> {
+    const rows: { day: string; tokens: string }[] = await this.#ds.query(
+      `SELECT to_char(day, 'YYYY-MM-DD') AS day, tokens FROM org_token_counts WHERE org_id = $1 AND day > $2::date - 30 AND day <= $2::date`,
       [orgId, today],
     );
-    return { today: Number(row.today), last30Days: Number(row.last30) };
+    const byDay = new Map(rows.map((r) => [r.day, Number(r.tokens)]));
+    const end = Date.parse(`${today}T00:00:00Z`);
+    const perDay = Array.from({ length: 30 }, (_, i) => {
+      const day = utcDay(end - (29 - i) * DAY_MS);
+      return { day, tokens: byDay.get(day) ?? 0 };
+    });
+    return { today: byDay.get(today) ?? 0, last30Days: perDay.reduce((sum, d) => sum + d.tokens, 0), perDay };
   }
 
   /** Forgets agent buckets older than two days and org days older than 400. */

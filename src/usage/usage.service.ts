@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { OrgLimits } from '../orgs/org.entity.ts';
-import type { TokenCountsRepository } from './token-counts.repository.ts';
+import type { OrgDayTokens, TokenCountsRepository } from './token-counts.repository.ts';
 import { utcDay } from './token-counts.repository.ts';
 import type { TokenCounter } from './token-counter.ts';
 
@@ -8,7 +8,7 @@ export interface Usage {
   orgId: string;
   agents: { active: number; suspended: number };
   credentials: { active: number };
-  tokensIssued: { today: number; last30Days: number };
+  tokensIssued: { today: number; last30Days: number; perDay: OrgDayTokens[] };
   limits: OrgLimits;
 }
 
