@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair } from 'jose';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 
 // The agent-idp command as an operator runs it: a real process against a real server, with its
@@ -178,15 +179,160 @@ describe('agent-idp agents and credentials', () => {
     expect(JSON.parse(get.stdout)).toEqual(withoutSecret);
   });
 
-  it('credentials of a type the server lacks are a usage error', async () => {
-    const run = await cli(['credentials', 'create', agentId, '--type', 'private_key_jwt']);
-    expect(run.code).toBe(2);
-    expect(run.stderr).toContain('not supported by the server yet');
+  it('credentials create --name labels a secret; get shows one credential as the API does', async () => {
+    const run = await cli(['credentials', 'create', agentId, '--name', 'ci-secret', '--json']);
+    expect(run.code).toBe(0);
+    const created = JSON.parse(run.stdout);
+    expect(created).toMatchObject({ type: 'secret', name: 'ci-secret' });
+    const get = await cli(['credentials', 'get', agentId, created.credentialId]);
+    expect(get.stdout).toMatch(/type\s+secret\n/);
+    expect(get.stdout).toMatch(/name\s+ci-secret\n/);
+    expect(JSON.parse((await cli(['credentials', 'get', agentId, created.credentialId, '--json'])).stdout)).toEqual(
+      await api(`/agents/${agentId}/credentials/${created.credentialId}`),
+    );
   });
 
   it('decommission without --yes and without a terminal changes nothing (exit 2)', async () => {
     expect((await cli(['agents', 'decommission', agentId])).code).toBe(2);
     expect(JSON.parse((await cli(['agents', 'get', agentId, '--json'])).stdout).status).toBe('active');
+  });
+});
+
+describe('agent-idp key credentials (private_key_jwt) and requireDpop', () => {
+  let agentId: string;
+
+  beforeAll(async () => {
+    const run = await cli(['agents', 'create', '--name', 'key-bot', '--scope', 'orders:read', '--audience', 'https://orders.example', '--json']);
+    expect(run.code).toBe(0);
+    agentId = JSON.parse(run.stdout).agentId;
+  });
+
+  const tokenWithKey = (file: string) => cli(['token', 'get', '--client-id', agentId, '--private-key', file, '--json']);
+
+  it('create --type private_key_jwt --out writes the generated private key (PEM) to a new 0600 file, and token get --private-key uses it', async () => {
+    const out = join(dir, 'key-bot.pem');
+    const run = await cli(['credentials', 'create', agentId, '--type', 'private_key_jwt', '--name', 'signer', '--out', out, '--json']);
+    expect(run.code).toBe(0);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    expect(readFileSync(out, 'utf8')).toMatch(/^-----BEGIN PRIVATE KEY-----\n[\s\S]+\n-----END PRIVATE KEY-----\n$/);
+    expect(run.stdout).not.toContain('PRIVATE KEY');
+    const created = JSON.parse(run.stdout);
+    expect(created).toMatchObject({ type: 'private_key_jwt', name: 'signer', alg: 'ES256', kid: expect.any(String), publicJwk: { kty: 'EC' } });
+    expect(created).not.toHaveProperty('privateKeyPem');
+    expect(created).not.toHaveProperty('privateJwk');
+    expect(run.stderr).toContain(`the private key was written to ${out} (mode 0600)`);
+
+    const token = await tokenWithKey(out);
+    expect(token.code).toBe(0);
+    const decoded = JSON.parse((await cli(['token', 'decode', JSON.parse(token.stdout).access_token, '--json'])).stdout);
+    expect(decoded.payload).toMatchObject({ sub: agentId, scope: 'orders:read' });
+  });
+
+  it('create without --out prints the private key once, after the record, with a warning; --alg picks the algorithm', async () => {
+    const run = await cli(['credentials', 'create', agentId, '--type', 'private_key_jwt', '--alg', 'EdDSA']);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('the private key below is shown once');
+    expect(run.stdout).toMatch(/type\s+private_key_jwt\n/);
+    expect(run.stdout).toMatch(/alg\s+EdDSA\n/);
+    expect(run.stdout).toMatch(/\n-----BEGIN PRIVATE KEY-----\n[\s\S]+\n-----END PRIVATE KEY-----\n$/);
+    const pem = join(dir, 'eddsa.pem');
+    writeFileSync(pem, run.stdout.slice(run.stdout.indexOf('-----BEGIN')), { mode: 0o600 });
+    expect((await tokenWithKey(pem)).code).toBe(0);
+
+    const json = JSON.parse(
+      (await cli(['credentials', 'create', agentId, '--type', 'private_key_jwt', '--alg', 'RS256', '--expires-at', '2030-01-01', '--json'])).stdout,
+    );
+    expect(json).toMatchObject({
+      alg: 'RS256',
+      expiresAt: '2030-01-01T00:00:00.000Z',
+      privateKeyPem: expect.stringContaining('BEGIN PRIVATE KEY'),
+      privateJwk: { kty: 'RSA' },
+    });
+    // get shows the key's kid and alg, never anything private.
+    const get = await cli(['credentials', 'get', agentId, json.credentialId]);
+    expect(get.stdout).toMatch(new RegExp(`kid\\s+${json.kid}\n`));
+    expect(get.stdout).toMatch(/alg\s+RS256\n/);
+    expect(get.stdout).not.toContain('PRIVATE KEY');
+  });
+
+  it("create --public-jwk registers the agent's own key: nothing private exists, so --out is refused", async () => {
+    const own = await generateKeyPair('ES256', { extractable: true });
+    const jwkFile = join(dir, 'own.jwk.json');
+    writeFileSync(jwkFile, JSON.stringify(await exportJWK(own.publicKey)));
+    const refused = await cli(['credentials', 'create', agentId, '--public-jwk', jwkFile, '--out', join(dir, 'nothing.pem')]);
+    expect(refused.code).toBe(2);
+    expect(existsSync(join(dir, 'nothing.pem'))).toBe(false);
+
+    const run = await cli(['credentials', 'create', agentId, '--public-jwk', jwkFile, '--json']);
+    expect(run.code).toBe(0);
+    expect(run.stderr).not.toContain('shown once');
+    const created = JSON.parse(run.stdout);
+    expect(created).toMatchObject({ type: 'private_key_jwt', kid: await calculateJwkThumbprint(await exportJWK(own.publicKey)) });
+    expect(Object.keys(created)).not.toEqual(expect.arrayContaining(['privateKeyPem']));
+
+    const pem = join(dir, 'own.pem');
+    writeFileSync(pem, await exportPKCS8(own.privateKey), { mode: 0o600 });
+    expect((await tokenWithKey(pem)).code).toBe(0);
+
+    // Rotating an agent-supplied key takes its new public key.
+    const next = await generateKeyPair('ES256', { extractable: true });
+    const nextFile = join(dir, 'next.jwk.json');
+    writeFileSync(nextFile, JSON.stringify(await exportJWK(next.publicKey)));
+    const rotated = await cli(['credentials', 'rotate', agentId, created.credentialId, '--public-jwk', nextFile, '--json']);
+    expect(rotated.code).toBe(0);
+    expect(JSON.parse(rotated.stdout).kid).toBe(await calculateJwkThumbprint(await exportJWK(next.publicKey)));
+    const nextPem = join(dir, 'next.pem');
+    writeFileSync(nextPem, await exportPKCS8(next.privateKey), { mode: 0o600 });
+    expect((await tokenWithKey(nextPem)).code).toBe(0);
+    const old = await tokenWithKey(pem);
+    expect(old.code).toBe(1);
+    expect(old.stderr).toContain('invalid_client');
+  });
+
+  it('rotate of a generated pair writes the new private key to --out; the old key stops working (no grace period)', async () => {
+    const first = join(dir, 'rotating-1.pem');
+    const created = JSON.parse((await cli(['credentials', 'create', agentId, '--type', 'private_key_jwt', '--out', first, '--json'])).stdout);
+    const second = join(dir, 'rotating-2.pem');
+    const run = await cli(['credentials', 'rotate', agentId, created.credentialId, '--out', second, '--json']);
+    expect(run.code).toBe(0);
+    const rotated = JSON.parse(run.stdout);
+    expect(rotated.credentialId).toBe(created.credentialId);
+    expect(rotated.kid).not.toBe(created.kid);
+    expect(rotated).not.toHaveProperty('privateKeyPem');
+    expect(statSync(second).mode & 0o777).toBe(0o600);
+    expect(readFileSync(second, 'utf8')).not.toBe(readFileSync(first, 'utf8'));
+    expect((await tokenWithKey(second)).code).toBe(0);
+    expect((await tokenWithKey(first)).code).toBe(1);
+  });
+
+  it('list shows TYPE, NAME and KID columns', async () => {
+    expect((await cli(['credentials', 'create', agentId, '--type', 'private_key_jwt', '--name', 'listed-key', '--out', join(dir, 'listed.pem')])).code).toBe(0);
+    const list = await cli(['credentials', 'list', agentId, '--limit', '100']);
+    expect(list.code).toBe(0);
+    expect(list.stdout.split('\n')[0]).toMatch(/^CREDENTIAL ID\s+TYPE\s+NAME\s+KID\s+STATUS\s+CREATED\s+EXPIRES\s+ROTATED$/);
+    expect(list.stdout).toMatch(/\s+private_key_jwt\s+listed-key\s+[A-Za-z0-9_-]{12}…\s+active\s/);
+    expect(list.stdout).not.toContain('PRIVATE KEY');
+  });
+
+  it('--alg and --public-jwk are refused for secrets; --alg only takes the four algorithms', async () => {
+    expect((await cli(['credentials', 'create', agentId, '--type', 'secret', '--alg', 'ES256'])).code).toBe(2);
+    const bad = await cli(['credentials', 'create', agentId, '--type', 'private_key_jwt', '--alg', 'HS256']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('ES256, RS256, PS256, EdDSA');
+    const help = await cli(['credentials', '--help']);
+    expect(help.stdout).toContain('private_key_jwt');
+    expect(help.stdout).not.toContain('not supported');
+  });
+
+  it('agents create --require-dpop, get shows it, update --no-require-dpop clears it', async () => {
+    const created = await cli(['agents', 'create', '--name', 'dpop-bot', '--require-dpop', '--json']);
+    expect(created.code).toBe(0);
+    const agent = JSON.parse(created.stdout);
+    expect(agent.requireDpop).toBe(true);
+    expect((await cli(['agents', 'get', agent.agentId])).stdout).toMatch(/require dpop\s+yes\n/);
+    const updated = await cli(['agents', 'update', agent.agentId, '--no-require-dpop', '--json']);
+    expect(JSON.parse(updated.stdout).requireDpop).toBe(false);
+    expect(JSON.parse((await cli(['agents', 'get', agentId, '--json'])).stdout).requireDpop).toBe(false);
   });
 });
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
-import { agentWithSecret, createOrg } from './factories.ts';
+import { agentWithSecret, createCredential, createOrg } from './factories.ts';
 
 // What a user gets: `npm pack -w sdk`, installed into an empty project (jose from the registry),
 // imported by plain JavaScript on the oldest Node the SDK claims (the machine's Node 20 when it
@@ -18,12 +18,25 @@ const AUDIENCE = 'https://orders.example';
 
 const SCRIPT = `
 import { AgentTokenClient, createVerifier, TokenError } from '@agent-idp/sdk';
-const { IDP, CLIENT_ID, CLIENT_SECRET, AUDIENCE } = process.env;
+const { IDP, CLIENT_ID, CLIENT_SECRET, PRIVATE_KEY_PEM, AUDIENCE } = process.env;
 const client = new AgentTokenClient({ issuer: IDP, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
 const token = await client.getToken();
-const claims = await createVerifier({ issuer: IDP, audience: AUDIENCE }).verify(token.accessToken);
+const verifier = createVerifier({ issuer: IDP, audience: AUDIENCE });
+const claims = await verifier.verify(token.accessToken);
 const refused = await createVerifier({ issuer: IDP, audience: 'https://elsewhere.example' }).verify(token.accessToken).catch((err) => err);
-console.log(JSON.stringify({ node: process.version, tokenType: token.tokenType, sub: claims.sub, refused: refused instanceof TokenError && refused.code }));
+// private_key_jwt and DPoP: WebCrypto as the oldest Node has it.
+const bound = new AgentTokenClient({ issuer: IDP, clientId: CLIENT_ID, privateKey: PRIVATE_KEY_PEM, dpop: true });
+const url = AUDIENCE + '/orders';
+const headers = await bound.authorizationHeaders('GET', url);
+const boundClaims = await verifier.verify(headers.authorization.slice('DPoP '.length), { method: 'GET', url, headers });
+console.log(JSON.stringify({
+  node: process.version,
+  tokenType: token.tokenType,
+  sub: claims.sub,
+  refused: refused instanceof TokenError && refused.code,
+  boundType: (await bound.getToken()).tokenType,
+  boundJkt: boundClaims.cnf.jkt === (await bound.dpopThumbprint()),
+}));
 `;
 
 let t: TestIdp;
@@ -51,12 +64,27 @@ it('npm pack -w sdk gives a tarball that installs into an empty project and gets
 
   const org = await createOrg(t);
   const agent = await agentWithSecret(t, org.token, { audiences: [AUDIENCE] });
+  const key = await createCredential(t, org.token, agent.clientId, { type: 'private_key_jwt', alg: 'ES256' });
   const { stdout } = await run(NODE, ['main.mjs'], {
     cwd: project,
     timeout: 30_000,
-    env: { PATH: process.env.PATH, IDP: t.url, CLIENT_ID: agent.clientId, CLIENT_SECRET: agent.clientSecret, AUDIENCE },
+    env: {
+      PATH: process.env.PATH,
+      IDP: t.url,
+      CLIENT_ID: agent.clientId,
+      CLIENT_SECRET: agent.clientSecret,
+      PRIVATE_KEY_PEM: (key as unknown as { privateKeyPem: string }).privateKeyPem,
+      AUDIENCE,
+    },
   });
   const result = JSON.parse(stdout);
-  expect(result).toEqual({ node: expect.stringMatching(/^v\d+\./), tokenType: 'Bearer', sub: agent.clientId, refused: 'invalid_token' });
+  expect(result).toEqual({
+    node: expect.stringMatching(/^v\d+\./),
+    tokenType: 'Bearer',
+    sub: agent.clientId,
+    refused: 'invalid_token',
+    boundType: 'DPoP',
+    boundJkt: true,
+  });
   expect(Number(result.node.slice(1).split('.')[0])).toBeGreaterThanOrEqual(20);
 }, 180_000);

@@ -1,15 +1,32 @@
+import { clientAuthentication, type ClientAuthentication } from './client-auth.ts';
 import { cachedDiscovery, type ServerMetadata } from './discovery.ts';
+import { dpopKey, dpopProof, type DpopKey, type DpopOption } from './dpop.ts';
 import { NetworkError, OAuthError } from './errors.ts';
-import { basicAuth, defaultRetry, requestJson, type FetchLike, type RetryPolicy } from './http.ts';
+import { defaultRetry, requestJson, type FetchLike, type RetryPolicy } from './http.ts';
+import type { PrivateKeyInput } from './keys.ts';
 
-// An agent's tokens: client_credentials with client_secret_basic, cached per (scope, resource)
-// and renewed before they expire, one request at a time per pair.
+// An agent's tokens: client_credentials with client_secret_basic or private_key_jwt, optionally
+// DPoP-bound, cached per (scope, resource) and renewed before they expire, one request at a
+// time per pair.
 
 export interface AgentTokenClientOptions {
   /** The issuer (the server's PUBLIC_URL), exactly as its metadata says it. */
   issuer: string;
   clientId: string;
-  clientSecret: string;
+  /** client_secret_basic. Exactly one of clientSecret and privateKey. */
+  clientSecret?: string;
+  /** private_key_jwt (RFC 7523): a PKCS#8 PEM, a private JWK or a CryptoKey; each token request signs a new assertion. */
+  privateKey?: PrivateKeyInput;
+  /** The key credential's kid; default the key's RFC 7638 thumbprint, which is what agent-idp names it by. */
+  kid?: string;
+  /** The key's algorithm; default from the key (ES256, EdDSA, RS256; PS256 must be named). */
+  alg?: string;
+  /**
+   * DPoP (RFC 9449): `true` makes an ES256 pair in memory; or a CryptoKeyPair, or
+   * `{privateKey, publicJwk?}`. Tokens are then bound to that key; `fetch` and
+   * `authorizationHeaders` add the proofs.
+   */
+  dpop?: DpopOption;
   /** The default `scope` of getToken (space-separated); without it, the agent's scopes. */
   scope?: string;
   /** The default `resource` (RFC 8707): the audience; without it, the agent's first audience. */
@@ -28,7 +45,7 @@ export interface TokenRequest {
 
 export interface AccessToken {
   accessToken: string;
-  /** `Bearer`. */
+  /** `Bearer`, or `DPoP` for a token bound to the client's DPoP key. */
   tokenType: string;
   /** When the token expires (ms since the epoch, by the client's clock). */
   expiresAt: number;
@@ -53,6 +70,10 @@ export class AgentTokenClient {
   readonly #metadata: () => Promise<ServerMetadata>;
   readonly #cache = new Map<string, Cached>();
   readonly #inFlight = new Map<string, Promise<AccessToken>>();
+  readonly #auth: ClientAuthentication;
+  readonly #dpopKey: (() => Promise<DpopKey>) | undefined;
+  // RFC 9449 §8: the last nonce each server (origin) asked for, sent in the next proofs to it.
+  readonly #nonces = new Map<string, string>();
 
   constructor(options: AgentTokenClientOptions) {
     this.#options = options;
@@ -60,6 +81,43 @@ export class AgentTokenClient {
     this.#now = options.now ?? Date.now;
     this.#retry = { ...defaultRetry, ...options.retry };
     this.#metadata = cachedDiscovery(this.#fetch, options.issuer);
+    this.#auth = clientAuthentication(options as Parameters<typeof clientAuthentication>[0], options.issuer, 'AgentTokenClient');
+    const dpop = options.dpop;
+    if (dpop) {
+      let key: Promise<DpopKey> | undefined;
+      this.#dpopKey = () => (key ??= dpopKey(dpop));
+    }
+  }
+
+  /** The RFC 7638 thumbprint of the DPoP key (the `cnf.jkt` of the tokens bound to it); undefined without `dpop`. */
+  async dpopThumbprint(): Promise<string | undefined> {
+    return this.#dpopKey ? (await this.#dpopKey()).jkt : undefined;
+  }
+
+  /**
+   * The headers that present a token to a resource server: `authorization: DPoP <token>` and a
+   * `dpop` proof for this method and URL (with `ath`), or `authorization: Bearer <token>` for an
+   * unbound one. A proof is good for one request: ask again for each.
+   */
+  async authorizationHeaders(method: string, url: string | URL, request: TokenRequest = {}): Promise<Record<string, string>> {
+    return this.#headersFor(await this.getToken(request), method, url);
+  }
+
+  async #headersFor(token: AccessToken, method: string, url: string | URL): Promise<Record<string, string>> {
+    if (token.tokenType.toLowerCase() !== 'dpop' || !this.#dpopKey) return { authorization: `Bearer ${token.accessToken}` };
+    const proof = await this.#proof(method, url, token.accessToken);
+    return { authorization: `DPoP ${token.accessToken}`, dpop: proof };
+  }
+
+  async #proof(method: string, url: string | URL, accessToken?: string): Promise<string> {
+    return dpopProof(await this.#dpopKey!(), {
+      method,
+      url,
+      accessToken,
+      nonce: this.#nonces.get(new URL(url).origin),
+      // The wall clock, not a test's: the server checks iat against its own.
+      now: Math.floor(Date.now() / 1000),
+    });
   }
 
   /**
@@ -95,17 +153,34 @@ export class AgentTokenClient {
   }
 
   /**
-   * `fetch` with `Authorization: Bearer <token>`. On a 401 the token is dropped and the request
-   * sent once more with a fresh one (the token may have been revoked). A body sent twice must be
-   * replayable (a string, bytes, URLSearchParams, FormData; not a stream).
+   * `fetch` with `Authorization: Bearer <token>`, or `DPoP <token>` and a new proof. On a 401 the
+   * token is dropped and the request sent once more with a fresh one (the token may have been
+   * revoked); a 401 asking for a DPoP nonce (RFC 9449 §9) is answered with the nonce and the same
+   * token. A body sent twice must be replayable (a string, bytes, URLSearchParams, FormData; not a stream).
    */
   async fetch(url: string | URL, init: RequestInit = {}, request: TokenRequest = {}): Promise<Response> {
+    const method = init.method ?? 'GET';
     const token = await this.getToken(request);
-    const res = await this.#fetch(url, withToken(init, token));
+    const res = await this.#fetch(url, await this.#withToken(init, token, method, url));
     if (res.status !== 401) return res;
-    this.#forget(request, token);
     await res.body?.cancel();
-    return this.#fetch(url, withToken(init, await this.getToken(request)));
+    if (this.#learnNonce(url, res)) return this.#fetch(url, await this.#withToken(init, token, method, url));
+    this.#forget(request, token);
+    return this.#fetch(url, await this.#withToken(init, await this.getToken(request), method, url));
+  }
+
+  async #withToken(init: RequestInit, token: AccessToken, method: string, url: string | URL): Promise<RequestInit> {
+    const headers = new Headers(init.headers);
+    for (const [name, value] of Object.entries(await this.#headersFor(token, method, url))) headers.set(name, value);
+    return { ...init, headers };
+  }
+
+  /** RFC 9449 §9: a resource server's `use_dpop_nonce` challenge; true when it gave a nonce to retry with. */
+  #learnNonce(url: string | URL, res: Response): boolean {
+    const nonce = res.headers.get('dpop-nonce');
+    if (!this.#dpopKey || !nonce || !/use_dpop_nonce/.test(res.headers.get('www-authenticate') ?? '')) return false;
+    this.#nonces.set(new URL(url).origin, nonce);
+    return true;
   }
 
   #params(request: TokenRequest): TokenRequest {
@@ -120,24 +195,27 @@ export class AgentTokenClient {
 
   async #requestToken(params: TokenRequest): Promise<Cached> {
     const { token_endpoint } = await this.#metadata();
-    const form = new URLSearchParams({ grant_type: 'client_credentials' });
-    if (params.scope) form.set('scope', params.scope);
-    if (params.resource) form.set('resource', params.resource);
+    // Each attempt is signed anew: an assertion's or a proof's jti is accepted once.
+    const init = async (): Promise<RequestInit> => {
+      const form = new URLSearchParams({ grant_type: 'client_credentials' });
+      if (params.scope) form.set('scope', params.scope);
+      if (params.resource) form.set('resource', params.resource);
+      const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+      await this.#auth.apply(headers, form);
+      if (this.#dpopKey) headers.dpop = await this.#proof('POST', token_endpoint);
+      return { method: 'POST', headers, body: form.toString() };
+    };
     const sentAt = this.#now();
-    const body = (await requestJson(
-      this.#fetch,
-      token_endpoint,
-      {
-        method: 'POST',
-        headers: {
-          authorization: basicAuth(this.#options.clientId, this.#options.clientSecret),
-          'content-type': 'application/x-www-form-urlencoded',
-          accept: 'application/json',
-        },
-        body: form.toString(),
-      },
-      this.#retry,
-    )) as { access_token?: unknown; token_type?: unknown; expires_in?: unknown; scope?: unknown };
+    let answer: unknown;
+    try {
+      answer = await requestJson(this.#fetch, token_endpoint, init, this.#retry);
+    } catch (err) {
+      // RFC 9449 §8: a server that wants nonces says so once; the request is sent again with it.
+      if (!(this.#dpopKey && err instanceof OAuthError && err.error === 'use_dpop_nonce' && err.dpopNonce)) throw err;
+      this.#nonces.set(new URL(token_endpoint).origin, err.dpopNonce);
+      answer = await requestJson(this.#fetch, token_endpoint, init, this.#retry);
+    }
+    const body = answer as { access_token?: unknown; token_type?: unknown; expires_in?: unknown; scope?: unknown };
     if (typeof body?.access_token !== 'string' || typeof body.token_type !== 'string' || typeof body.expires_in !== 'number') {
       throw new OAuthError('invalid_response', 200, 'the token response lacks access_token, token_type or expires_in');
     }
@@ -154,10 +232,3 @@ export class AgentTokenClient {
 }
 
 const isUnavailable = (err: unknown) => err instanceof NetworkError || (err instanceof OAuthError && (err.status >= 500 || err.status === 429));
-
-function withToken(init: RequestInit, token: AccessToken): RequestInit {
-  const headers = new Headers(init.headers);
-  // RFC 6750 §2.1 spells the scheme `Bearer`; the server answers token_type `Bearer` too.
-  headers.set('authorization', `Bearer ${token.accessToken}`);
-  return { ...init, headers };
-}

@@ -18,12 +18,15 @@ export class OAuthError extends AgentIdpError {
   readonly errorDescription: string | undefined;
   /** The HTTP status of the answer. */
   readonly status: number;
+  /** The `DPoP-Nonce` the server sent with a `use_dpop_nonce` error (RFC 9449 §8). */
+  readonly dpopNonce: string | undefined;
 
-  constructor(error: string, status: number, errorDescription?: string) {
+  constructor(error: string, status: number, errorDescription?: string, options?: { dpopNonce?: string }) {
     super(error, errorDescription ? `${error}: ${errorDescription}` : `${error} (HTTP ${status})`);
     this.error = error;
     this.status = status;
     this.errorDescription = errorDescription;
+    this.dpopNonce = options?.dpopNonce;
   }
 }
 
@@ -41,16 +44,22 @@ export class DiscoveryError extends AgentIdpError {
   }
 }
 
-export type TokenErrorCode = 'invalid_token' | 'insufficient_scope';
+export type TokenErrorCode = 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof';
 
-/** An access token a resource server must refuse; `code` is the RFC 6750 §3.1 error to answer with. */
+/**
+ * An access token a resource server must refuse; `code` is the error to answer with (RFC 6750
+ * §3.1, RFC 9449 §7.1).
+ */
 export class TokenError extends AgentIdpError {
   declare readonly code: TokenErrorCode;
   /** For `insufficient_scope`: the scopes the request needs. */
   readonly requiredScopes: string[] | undefined;
+  /** The challenge is a DPoP one (RFC 9449 §7.1): the token is DPoP-bound, or came as `DPoP`. */
+  readonly dpop: boolean;
 
-  constructor(code: TokenErrorCode, message: string, options?: { cause?: unknown; requiredScopes?: string[] }) {
+  constructor(code: TokenErrorCode, message: string, options?: { cause?: unknown; requiredScopes?: string[]; dpop?: boolean }) {
     super(code, message, options);
     this.requiredScopes = options?.requiredScopes;
+    this.dpop = options?.dpop ?? code === 'invalid_dpop_proof';
   }
 }

@@ -36,16 +36,29 @@ async function oauthError(res: Response): Promise<OAuthError> {
     // Not JSON (a proxy's error page): the status says enough.
   }
   const error = typeof body?.error === 'string' ? body.error : res.status >= 500 ? 'server_error' : `http_${res.status}`;
-  return new OAuthError(error, res.status, typeof body?.error_description === 'string' ? body.error_description : undefined);
+  return new OAuthError(error, res.status, typeof body?.error_description === 'string' ? body.error_description : undefined, {
+    dpopNonce: res.headers.get('dpop-nonce') ?? undefined,
+  });
 }
 
-/** Sends the request until it gets an answer that is not 5xx/429; returns its JSON, or throws OAuthError / NetworkError. */
-export async function requestJson(fetchImpl: FetchLike, url: string, init: RequestInit, retry: RetryPolicy = defaultRetry): Promise<unknown> {
+/**
+ * Sends the request until it gets an answer that is not 5xx/429; returns its JSON, or throws
+ * OAuthError / NetworkError. Given a function, it builds each attempt's request anew: a client
+ * assertion or a DPoP proof has a jti that the server accepts once.
+ */
+export async function requestJson(
+  fetchImpl: FetchLike,
+  url: string,
+  init: RequestInit | (() => Promise<RequestInit>),
+  retry: RetryPolicy = defaultRetry,
+): Promise<unknown> {
   for (let attempt = 1; ; attempt++) {
     const backoff = Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
+    // Outside the try: a key that cannot sign is the caller's error, not the network's.
+    const request = typeof init === 'function' ? await init() : init;
     let res: Response;
     try {
-      res = await fetchImpl(url, init);
+      res = await fetchImpl(url, request);
     } catch (err) {
       if (attempt >= retry.maxAttempts) throw new NetworkError(url, err);
       await sleep(backoff);

@@ -1,5 +1,8 @@
 export { AgentTokenClient, type AgentTokenClientOptions, type AccessToken, type TokenRequest } from './client.ts';
-export { createVerifier, requireScopes, type Verifier, type VerifierOptions, type AccessTokenClaims } from './verifier.ts';
+export { createVerifier, requireScopes, type Verifier, type VerifierOptions, type VerifyRequest, type AccessTokenClaims } from './verifier.ts';
+export type { DpopOption } from './dpop.ts';
+export type { DpopCheckOptions } from './dpop-check.ts';
+export type { PrivateKeyInput } from './keys.ts';
 export { koaAuth, expressAuth, type AuthOptions, type KoaContextLike, type ExpressRequestLike, type ExpressResponseLike } from './middleware.ts';
 export { AgentIdpError, OAuthError, NetworkError, DiscoveryError, TokenError, type TokenErrorCode } from './errors.ts';
 export type { FetchLike, RetryPolicy } from './http.ts';

@@ -1,4 +1,5 @@
 import type { components } from '../../openapi/openapi-types.ts';
+import { CLIENT_ASSERTION_TYPE, clientAssertion, type KeyClient } from './assertion.ts';
 import { Refused, Unreachable } from './errors.ts';
 import type { Profile } from './profiles.ts';
 
@@ -39,20 +40,24 @@ function basic(clientId: string, clientSecret: string): string {
   return 'Basic ' + Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64');
 }
 
-/** POST to an OAuth endpoint (/token, /token/introspect) as the client. */
-export async function oauthPost(profile: Profile, path: string, form: Record<string, string | undefined>): Promise<unknown> {
+/** POST to an OAuth endpoint (/token, /token/introspect) as the client: its secret, or an assertion signed with its key. */
+export async function oauthPost(client: Profile | KeyClient, path: string, form: Record<string, string | undefined>): Promise<unknown> {
   const body = new URLSearchParams();
   for (const [key, value] of Object.entries(form)) if (value !== undefined) body.set(key, value);
-  const response = await send(profile.url + path, {
-    method: 'POST',
-    headers: { authorization: basic(profile.clientId, profile.clientSecret), 'content-type': 'application/x-www-form-urlencoded' },
-    body,
-  });
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+  if ('key' in client) {
+    body.set('client_id', client.clientId);
+    body.set('client_assertion_type', CLIENT_ASSERTION_TYPE);
+    body.set('client_assertion', await clientAssertion(client));
+  } else {
+    headers.authorization = basic(client.clientId, client.clientSecret);
+  }
+  const response = await send(client.url + path, { method: 'POST', headers, body });
   if (!response.ok) throw await refusal(response);
   return response.json();
 }
 
-export function requestToken(profile: Profile, params: { scope?: string; resource?: string } = {}): Promise<TokenResponse> {
+export function requestToken(profile: Profile | KeyClient, params: { scope?: string; resource?: string } = {}): Promise<TokenResponse> {
   return oauthPost(profile, '/token', { grant_type: 'client_credentials', ...params }) as Promise<TokenResponse>;
 }
 

@@ -109,15 +109,16 @@ export class SecretSink {
   }
 
   /** Writes the secret to the file, or warns that the secret about to be printed is shown once. */
-  deliver(secret: string): void {
+  deliver(secret: string, noun = 'secret'): void {
     if (this.fd === undefined) {
-      note('warning: the secret below is shown once and cannot be retrieved again; store it now.');
+      note(`warning: the ${noun} below is shown once and cannot be retrieved again; store it now.`);
       return;
     }
-    writeSync(this.fd, secret + '\n');
+    // A PEM ends with its own newline; a secret gets one.
+    writeSync(this.fd, secret.endsWith('\n') ? secret : secret + '\n');
     closeSync(this.fd);
     this.fd = undefined;
-    note(`the secret was written to ${this.path} (mode 0600); it cannot be retrieved again.`);
+    note(`the ${noun} was written to ${this.path} (mode 0600); it cannot be retrieved again.`);
   }
 
   /** The request failed: the empty file goes. */

@@ -14,6 +14,7 @@ interface AgentFlags {
   description?: string;
   owner?: string;
   ttl?: number;
+  requireDpop?: boolean;
 }
 
 function agentBody(flags: AgentFlags): Record<string, unknown> {
@@ -24,6 +25,7 @@ function agentBody(flags: AgentFlags): Record<string, unknown> {
   if (flags.description !== undefined) body.description = flags.description;
   if (flags.owner !== undefined) body.owner = flags.owner;
   if (flags.ttl !== undefined) body.accessTokenTtlSeconds = flags.ttl;
+  if (flags.requireDpop !== undefined) body.requireDpop = flags.requireDpop;
   return body;
 }
 
@@ -39,6 +41,7 @@ export function printAgent(agent: Agent): void {
     ['owner', agent.owner],
     ['token ttl', `${agent.accessTokenTtlSeconds} s`],
     ['token quota', agent.tokenQuota ? JSON.stringify(agent.tokenQuota) : null],
+    ['require dpop', agent.requireDpop ? 'yes' : 'no'],
     ['metadata', Object.keys(agent.metadata).length ? JSON.stringify(agent.metadata) : null],
     ['created', localTime(agent.createdAt)],
     ['updated', localTime(agent.updatedAt)],
@@ -51,7 +54,9 @@ function withAgentFlags(command: Command): Command {
     .option('--audience <uri>', 'a resource (RFC 8707) the agent may get tokens for; the first is the default (repeat for several)', collect)
     .option('--description <text>', 'what the agent does')
     .option('--owner <owner>', 'who answers for the agent')
-    .option('--ttl <seconds>', 'access token lifetime, 60 to 86400 seconds', integer(60, 86400));
+    .option('--ttl <seconds>', 'access token lifetime, 60 to 86400 seconds', integer(60, 86400))
+    .option('--require-dpop', 'its tokens must be DPoP-bound (RFC 9449): /token without a DPoP proof is refused')
+    .option('--no-require-dpop', 'its tokens may be plain bearer tokens (the default)');
 }
 
 export function registerAgents(program: Command): void {
@@ -96,7 +101,8 @@ export function registerAgents(program: Command): void {
     .option('--name <name>', "the agent's new name")
     .action(async (agentId: string, options: AgentFlags, command: Command) => {
       const body = agentBody(options);
-      if (!Object.keys(body).length) throw new UsageError('nothing to change: give at least one of --name, --scope, --audience, --description, --owner, --ttl');
+      if (!Object.keys(body).length)
+        throw new UsageError('nothing to change: give at least one of --name, --scope, --audience, --description, --owner, --ttl, --[no-]require-dpop');
       const agent = await managementApi(command).request<Agent>('PATCH', `/agents/${encodeURIComponent(agentId)}`, { body });
       if (globals(command).json) return printJson(agent);
       printAgent(agent);

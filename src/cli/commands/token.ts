@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { oauthPost, requestToken } from '../api.ts';
+import { keyClient, type KeyClient } from '../assertion.ts';
 import { globals, readStdin } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { localTime, note, printJson, printRecord, type Cell } from '../output.ts';
@@ -26,25 +27,37 @@ export function registerToken(program: Command): void {
 
   token
     .command('get')
-    .description('get an access token as the logged-in agent, or as another with --client-id (secret on stdin); prints the token alone')
+    .description('get an access token as the logged-in agent, or as another with --client-id (its secret on stdin, or --private-key); prints the token alone')
     .option('--scope <scopes>', 'space-separated scopes (default: all the agent holds)')
     .option('--resource <uri>', "the audience (RFC 8707); default the agent's first registered one")
-    .option('--client-id <id>', 'get the token as this agent instead; its secret comes on stdin (--client-secret-stdin)')
+    .option('--client-id <id>', 'get the token as this agent instead; its secret comes on stdin (--client-secret-stdin), or use --private-key')
     .option('--client-secret-stdin', "read the other agent's secret from stdin")
-    .action(async (options: { scope?: string; resource?: string; clientId?: string; clientSecretStdin?: boolean }, command: Command) => {
-      const own = resolveProfile(globals(command).profile);
-      let profile: Profile = own;
-      if (options.clientId) {
-        if (!options.clientSecretStdin) throw new UsageError('--client-id needs --client-secret-stdin (no flag takes a secret)');
-        profile = { url: own.url, clientId: options.clientId, clientSecret: await readStdin() };
-      } else if (options.clientSecretStdin) {
-        throw new UsageError('--client-secret-stdin goes with --client-id');
-      }
-      const answer = await requestToken(profile, { scope: options.scope, resource: options.resource });
-      if (globals(command).json) return printJson(answer);
-      process.stdout.write(answer.access_token + '\n');
-      note(`expires in ${answer.expires_in} s; scope: ${answer.scope ?? '(none)'}`);
-    });
+    .option('--private-key <file>', 'authenticate with private_key_jwt, signing with this PKCS#8 PEM (with --client-id, or as the logged-in agent)')
+    .option('--alg <alg>', "the private key's algorithm (default from the key: ES256, EdDSA, RS256; PS256 must be named)")
+    .action(
+      async (
+        options: { scope?: string; resource?: string; clientId?: string; clientSecretStdin?: boolean; privateKey?: string; alg?: string },
+        command: Command,
+      ) => {
+        const own = resolveProfile(globals(command).profile);
+        let profile: Profile | KeyClient = own;
+        if (options.privateKey) {
+          if (options.clientSecretStdin) throw new UsageError('--private-key and --client-secret-stdin are two ways to authenticate: give one');
+          profile = await keyClient(own.url, options.clientId ?? own.clientId, options.privateKey, options.alg);
+        } else if (options.alg) {
+          throw new UsageError('--alg goes with --private-key');
+        } else if (options.clientId) {
+          if (!options.clientSecretStdin) throw new UsageError('--client-id needs --client-secret-stdin or --private-key (no flag takes a secret)');
+          profile = { url: own.url, clientId: options.clientId, clientSecret: await readStdin() };
+        } else if (options.clientSecretStdin) {
+          throw new UsageError('--client-secret-stdin goes with --client-id');
+        }
+        const answer = await requestToken(profile, { scope: options.scope, resource: options.resource });
+        if (globals(command).json) return printJson(answer);
+        process.stdout.write(answer.access_token + '\n');
+        note(`expires in ${answer.expires_in} s; scope: ${answer.scope ?? '(none)'}`);
+      },
+    );
 
   token
     .command('introspect')
