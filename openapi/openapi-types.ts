@@ -154,7 +154,8 @@ export interface paths {
          *     and `client_assertion`, a JWT signed with the private key of one of its key credentials
          *     (header `kid` = the credential's `kid`, or none: each usable key is tried), with
          *     `iss` = `sub` = the client id, `aud` = the issuer or this endpoint's URL, a `jti` never
-         *     used before (on any instance) and an `exp` at most 5 minutes ahead. Only one method per
+         *     used before (on any instance) and an `exp` at most 5 minutes ahead (clocks may differ by
+         *     15 seconds: an assertion is refused from 15 s after its `exp`). Only one method per
          *     request. An agent may hold secrets and keys at once and use either.
          *
          *     With a `DPoP` header (RFC 9449: a proof signed with the agent's own key, `htm` POST,

@@ -93,6 +93,32 @@ describe('/token with a DPoP proof', () => {
     expect(res.body.error).toBe('invalid_dpop_proof');
   });
 
+  it('takes htu from PUBLIC_URL, not from the Host a request names', async () => {
+    const agent = await agentWithSecret(idp, org.token);
+    const { request } = await import('node:http');
+    const send = (dpop: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const headers = {
+          host: 'other.example',
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: basicAuthHeader(agent.clientId, agent.clientSecret),
+          dpop,
+        };
+        const req = request(`${idp.url}/token`, { method: 'POST', headers }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (c: string) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on('error', reject);
+        req.end('grant_type=client_credentials');
+      });
+    const key = await proofKey();
+    const forged = await send(await proof(key, 'POST', 'http://other.example/token'));
+    expect(forged.status).toBe(400);
+    expect(JSON.parse(forged.body).error).toBe('invalid_dpop_proof');
+    expect((await send(await proof(key, 'POST', `${idp.url}/token`))).status).toBe(200);
+  });
+
   it('refuses a proof used twice with 400 invalid_dpop_proof', async () => {
     const agent = await agentWithSecret(idp, org.token);
     const dpop = await proof(await proofKey(), 'POST', `${idp.url}/token`);

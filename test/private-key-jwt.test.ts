@@ -278,6 +278,28 @@ async function resign(clientId: string, signer: Signer, claims: Record<string, u
     .sign(signer.key);
 }
 
+describe('the audiences an assertion may name', () => {
+  it('follow PUBLIC_URL, not the Host a request names: an assertion for another server is refused even with its Host', async () => {
+    const { agentId, signer } = await keyAgent();
+    const { request } = await import('node:http');
+    const send = (jwt: string, host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const body = new URLSearchParams({ grant_type: 'client_credentials', client_assertion_type: ASSERTION, client_assertion: jwt }).toString();
+        const req = request(`${idp.url}/token`, { method: 'POST', headers: { host, 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    // Made for https://other.example's token endpoint, replayed here with that Host.
+    expect(await send(await assertion(agentId, signer, {}, { aud: 'http://other.example/token' }), 'other.example')).toBe(401);
+    expect(await lastDenial(agentId)).toMatchObject({ details: { reason: 'bad_assertion' } });
+    // Made for this server, sent with any Host: accepted.
+    expect(await send(await assertion(agentId, signer, {}, { aud: `${idp.url}/token` }), 'other.example')).toBe(200);
+  });
+});
+
 describe('an agent moving from a secret to a key', () => {
   it('uses both at once, then keeps working on the key alone', async () => {
     const { clientId: agentId, clientSecret, credential: secret } = await agentWithSecret(idp, org.token, { scopes: ['invoices:read'] });

@@ -10,8 +10,9 @@ import type { Context, Next } from 'koa';
 export function publicOrigin(publicUrl: string) {
   const origin = new URL(publicUrl).origin;
   return function usePublicOrigin(ctx: Context, next: Next) {
-    // Koa's request.href is origin + originalUrl; origin is a getter, shadowed here for this request.
-    Object.defineProperty(ctx.request, 'origin', { value: origin, configurable: true });
+    // Koa's request.href (which urlFor builds on) is protocol + host + originalUrl: shadowed, for this request only.
+    const request = ctx.request;
+    Object.defineProperty(request, 'href', { get: () => origin + request.originalUrl, configurable: true });
     return next();
   };
 }
