@@ -10,6 +10,7 @@ import { UnstoreManagementAudience1763769600700 } from './1763769600700-UnstoreM
 import { CreateAuthFailures1763769600800 } from './1763769600800-CreateAuthFailures.ts';
 import { AddLimitsAndQuotas1763769600900 } from './1763769600900-AddLimitsAndQuotas.ts';
 import { CreateTokenCounts1763769601000 } from './1763769601000-CreateTokenCounts.ts';
+import { CreateWebhooks1763769601200 } from './1763769601200-CreateWebhooks.ts';
 
 export const migrations = [
   CreateOrgs1763769600000,
@@ -23,4 +24,5 @@ export const migrations = [
   CreateAuthFailures1763769600800,
   AddLimitsAndQuotas1763769600900,
   CreateTokenCounts1763769601000,
+  CreateWebhooks1763769601200,
 ];

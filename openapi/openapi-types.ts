@@ -748,6 +748,164 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the org's webhooks
+         * @description Never includes a secret.
+         *
+         *     Required scope: `webhooks:read`.
+         */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Register a webhook
+         * @description The org's events of the types in `events` (exact types, or `prefix.*`) are POSTed to
+         *     `url` as Standard Webhooks: headers `webhook-id` (the event id: dedupe on it),
+         *     `webhook-timestamp` (unix seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of
+         *     "<id>.<timestamp>.<body>">` keyed with the secret's decoded bytes). The `secret` is shown
+         *     only in this answer; it is stored encrypted. `token.issued`, `token.introspected` and
+         *     `token.exchanged` are never sent. The URL must be https (unless
+         *     `WEBHOOK_ALLOW_INSECURE_URLS`) and may not reach a loopback, private or link-local
+         *     address (checked again at every attempt, on the address connected to, unless
+         *     `WEBHOOK_ALLOW_PRIVATE_TARGETS`). At most 20 webhooks per org (409 `limit_reached`).
+         *
+         *     Required scope: `webhooks:write`.
+         *
+         *     ```sh
+         *     curl -s -X POST http://localhost:3000/api/v1/webhooks \
+         *       -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+         *       -d '{"url":"https://hooks.example.com/idp","events":["credential.*","agent.suspended"]}'
+         *     ```
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{webhookId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * One webhook
+         * @description Required scope: `webhooks:read`.
+         */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook
+         * @description The webhook and its delivery log are deleted; nothing more is sent to it.
+         *
+         *     Required scope: `webhooks:write`.
+         */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook
+         * @description Changes the fields given. `enabled: true` re-enables a webhook that was disabled after
+         *     failing for `WEBHOOK_DISABLE_AFTER_HOURS`; its pending deliveries then go out again.
+         *
+         *     Required scope: `webhooks:write`.
+         */
+        patch: operations["updateWebhook"];
+        trace?: never;
+    };
+    "/api/v1/webhooks/{webhookId}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a webhook's signing secret
+         * @description A new secret, shown only in this answer. For `gracePeriodSeconds` (default 0) the
+         *     replaced secret signs too: `webhook-signature` then carries two signatures, so a
+         *     receiver can switch without missing an event.
+         *
+         *     Required scope: `webhooks:write`.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{webhookId}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a webhook.test event
+         * @description Queues a `webhook.test` event for this webhook alone, whatever its `events`; it is sent
+         *     at once, with the same signature and retries as any other. Follow it in the delivery log.
+         *
+         *     Required scope: `webhooks:write`.
+         */
+        post: operations["testWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{webhookId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A webhook's delivery log
+         * @description Newest first, keyset pages: pass `nextCursor` as `cursor` for the next one. A delivery
+         *     is `pending` (with `nextAttemptAt`) until an attempt gets a 2xx (`delivered`) or it has
+         *     been retried for 24 hours (`failed`).
+         *
+         *     Required scope: `webhooks:read`.
+         */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/usage": {
         parameters: {
             query?: never;
@@ -970,7 +1128,7 @@ export interface components {
                 id: string | null;
             };
             /** @enum {string} */
-            action: "org.created" | "org.updated" | "agent.created" | "agent.updated" | "agent.suspended" | "agent.reactivated" | "agent.decommissioned" | "credential.created" | "credential.rotated" | "credential.revoked" | "token.issued" | "token.denied" | "token.introspected" | "token.revoked" | "key.created" | "key.rotated" | "key.revoked" | "key.deleted" | "admin.denied" | "auth.throttled" | "audit.retention_purged" | "audit.partitions_created";
+            action: "org.created" | "org.updated" | "agent.created" | "agent.updated" | "agent.suspended" | "agent.reactivated" | "agent.decommissioned" | "credential.created" | "credential.rotated" | "credential.revoked" | "credential.expiring_soon" | "credential.expired" | "token.issued" | "token.denied" | "token.introspected" | "token.revoked" | "key.created" | "key.rotated" | "key.revoked" | "key.deleted" | "admin.denied" | "auth.throttled" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.disabled" | "audit.retention_purged" | "audit.partitions_created";
             /** @description What was acted on: `agent`, `credential`, `token` (id = jti), `key` (id = kid), `org`, `audit_partition`, ... */
             target: {
                 type: string;
@@ -1093,6 +1251,97 @@ export interface components {
             limit: number;
             /** @enum {string} */
             status?: "active" | "revoked" | "expired";
+        };
+        /** @description https (http only with WEBHOOK_ALLOW_INSECURE_URLS); no credentials, no fragment. */
+        WebhookUrl: string;
+        /** @description An event type (`agent.suspended`) or every type under a prefix (`credential.*`). An unknown type is 400. */
+        WebhookEventPattern: string;
+        WebhookEvents: components["schemas"]["WebhookEventPattern"][];
+        CreateWebhookRequest: {
+            url: components["schemas"]["WebhookUrl"];
+            events: components["schemas"]["WebhookEvents"];
+            /** @description Printable text; control characters are rejected. */
+            description?: string | null;
+            /** @default true */
+            enabled: boolean;
+        };
+        UpdateWebhookRequest: {
+            url?: components["schemas"]["WebhookUrl"];
+            events?: components["schemas"]["WebhookEvents"];
+            /** @description Printable text; control characters are rejected. */
+            description?: string | null;
+            enabled?: boolean;
+        };
+        RotateWebhookSecretRequest: {
+            /** @description How long the replaced secret keeps signing too (default 0, at most 7 days). */
+            gracePeriodSeconds?: number;
+        };
+        WebhookDeliveryListQuery: {
+            /** @enum {string} */
+            status?: "pending" | "delivered" | "failed";
+            cursor?: string;
+            /** @default 50 */
+            limit: number;
+        };
+        /** @description A webhook of the org. Its secret is never listed. */
+        Webhook: {
+            /** Format: uuid */
+            webhookId: string;
+            url: string;
+            events: string[];
+            description: string | null;
+            enabled: boolean;
+            /** @description Why the service disabled it (no success for WEBHOOK_DISABLE_AFTER_HOURS); cleared when it is re-enabled. */
+            disabledReason: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /** @description A webhook with its signing secret, in the answers of create and rotate-secret only. */
+        WebhookWithSecret: {
+            /** Format: uuid */
+            webhookId: string;
+            url: string;
+            events: string[];
+            description: string | null;
+            enabled: boolean;
+            disabledReason: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description `whsec_` + base64 of 32 random bytes, as the Standard Webhooks libraries take it. Shown once: store it now. */
+            secret: string;
+        };
+        WebhookList: {
+            data: components["schemas"]["Webhook"][];
+        };
+        WebhookDelivery: {
+            /** Format: uuid */
+            deliveryId: string;
+            /**
+             * Format: uuid
+             * @description The webhook-id header of every attempt.
+             */
+            eventId: string;
+            type: string;
+            /** @enum {string} */
+            status: "pending" | "delivered" | "failed";
+            attempts: number;
+            lastStatusCode: number | null;
+            /** @description Why the last attempt failed (the status */
+            lastError: string | null;
+            /** Format: date-time */
+            nextAttemptAt: string | null;
+            /** Format: date-time */
+            deliveredAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        WebhookDeliveryPage: {
+            data: components["schemas"]["WebhookDelivery"][];
+            nextCursor: string | null;
         };
         /**
          * @description An agent, i.e. an OAuth client of this IdP.
@@ -1789,6 +2038,8 @@ export interface components {
         /** @description The key id (RFC 7638 thumbprint). */
         Kid: string;
         OrgId: string;
+        /** @description The webhook's id. */
+        WebhookId: string;
         /** @description The agent's id (= its client id). */
         AgentId: string;
         CredentialId: string;
@@ -2948,6 +3199,276 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditEvent"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every webhook of the org, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "https://hooks.example.com/idp",
+                 *       "events": [
+                 *         "credential.*",
+                 *         "agent.suspended"
+                 *       ],
+                 *       "description": "on-call"
+                 *     }
+                 */
+                "application/json": components["schemas"]["CreateWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description The webhook with its signing secret, shown once. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description The org holds 20 webhooks already (`limit_reached`, `limit: maxWebhooks`); nothing was created. */
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The webhook. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "enabled": true
+                 *     }
+                 */
+                "application/json": components["schemas"]["UpdateWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description The webhook as it now is. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "gracePeriodSeconds": 3600
+                 *     }
+                 */
+                "application/json": components["schemas"]["RotateWebhookSecretRequest"];
+            };
+        };
+        responses: {
+            /** @description The webhook with its new secret, shown once. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    testWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The delivery, queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                status?: "pending" | "delivered" | "failed";
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of deliveries. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryPage"];
                 };
             };
             400: components["responses"]["BadRequest"];

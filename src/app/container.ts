@@ -36,11 +36,18 @@ import { TokenCountsRepository } from '../usage/token-counts.repository.ts';
 import { TokenCounter } from '../usage/token-counter.ts';
 import { UsageService } from '../usage/usage.service.ts';
 
+import { Metrics } from '../metrics/metrics.ts';
+import { WebhooksRepository } from '../webhooks/webhooks.repository.ts';
+import { WebhooksService } from '../webhooks/webhooks.service.ts';
+import { WebhookOutbox } from '../webhooks/outbox.ts';
+import { DeliverySender } from '../webhooks/delivery-sender.ts';
+import { DeliveryWorker } from '../webhooks/delivery-worker.ts';
+import { CredentialExpiry } from '../credentials/credential-expiry.ts';
+
 export interface ContainerOptions {
   /** The wall clock of rate limits, quotas and counters, in ms (tests drive it). */
   clock?: () => number;
 }
-import { Metrics } from '../metrics/metrics.ts';
 
 // The object graph of one instance: every repository and service is built here, once, and
 // handed to what uses it. Nothing here does I/O; idp.ts starts things in order, and calls
@@ -66,6 +73,7 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
     keys: new KeysRepository(ds),
     audit: new AuditRepository(ds),
     revocations: new RevocationsRepository(ds),
+    webhooks: new WebhooksRepository(ds),
   };
 
   const keyRing = new KeyRing(repositories.keys, masterKey, notify, logger);
@@ -74,7 +82,10 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
   const agents = new AgentsService(ds, repositories.agents, credentials, repositories.orgs, managementAudiences(config.publicUrl));
   const orgs = new OrgsService(ds, repositories, credentials);
 
-  const auditWriter = new AuditWriter(repositories.audit, logger);
+  // The webhook outbox rides on the audit writer: deliveries are stored in the transaction of
+  // the event that causes them (only for events a webhook can get: never token.issued).
+  const outbox = new WebhookOutbox(repositories.webhooks);
+  const auditWriter = new AuditWriter(repositories.audit, logger, { follower: outbox });
   const audit = new AuditService(repositories.audit, { retentionDays: config.auditRetentionDays });
   const auditMaintenance = new AuditMaintenance(ds, repositories.audit, auditWriter, logger, { retentionDays: config.auditRetentionDays });
 
@@ -122,6 +133,15 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
     },
   });
 
+  const targetPolicy = { allowInsecureUrls: config.webhookAllowInsecureUrls, allowPrivateTargets: config.webhookAllowPrivateTargets };
+  const deliveries = new DeliveryWorker(
+    { repo: repositories.webhooks, sender: new DeliverySender(targetPolicy), masterKey, auditWriter, logger },
+    { retryBaseSeconds: config.webhookRetryBaseSeconds, disableAfterHours: config.webhookDisableAfterHours, clock },
+  );
+  outbox.onCommitted(() => deliveries.wake());
+  const webhooks = new WebhooksService(repositories.webhooks, { ...targetPolicy, masterKey, clock, onQueued: () => deliveries.wake() });
+  const credentialExpiry = new CredentialExpiry(ds, auditWriter, logger, { warningDays: config.webhookExpiryWarningDays, clock });
+
   return {
     config,
     clock,
@@ -148,6 +168,9 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
     revocationPurge,
     scheduler,
     metrics,
+    webhooks,
+    deliveries,
+    credentialExpiry,
   };
 }
 

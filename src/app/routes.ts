@@ -13,6 +13,7 @@ import type { SettleStep } from '../coherence/settled.ts';
 import { recordDenials } from '../audit/admin-denied.ts';
 import { auditRoutes } from '../audit/audit.routes.ts';
 import { usageRoutes } from '../usage/usage.routes.ts';
+import { webhooksRoutes } from '../webhooks/webhooks.routes.ts';
 import { agentsRoutes } from '../agents/agents.routes.ts';
 import { credentialsRoutes } from '../credentials/credentials.routes.ts';
 import { orgsRoutes } from '../orgs/orgs.routes.ts';
@@ -68,7 +69,7 @@ function managementRoutes(router: Router<ManagementState>, c: Container): void {
     if (!KID.test(kid)) throw new NotFound('key not found');
     return next();
   });
-  for (const param of ['orgId', 'agentId', 'credentialId']) {
+  for (const param of ['orgId', 'agentId', 'credentialId', 'webhookId']) {
     router.param(param, (id, _ctx, next) => {
       // Ids are UUIDs; anything else names nothing.
       if (!isUuid(id)) throw new NotFound(`${param.replace('Id', '')} ${id.slice(0, 64)} not found`);
@@ -82,6 +83,7 @@ function managementRoutes(router: Router<ManagementState>, c: Container): void {
   keysRoutes(router, { keys: c.keys, auditWriter, settled });
   auditRoutes(router, { audit: c.audit });
   usageRoutes(router, { usage: c.usage });
+  webhooksRoutes(router, { webhooks: c.webhooks, auditWriter });
 }
 
 /** The server's version, as MCP clients are told it (serverInfo). */
