@@ -83,7 +83,7 @@ function managementRoutes(router: Router<ManagementState>, c: Container): void {
   keysRoutes(router, { keys: c.keys, auditWriter, settled });
   auditRoutes(router, { audit: c.audit });
   usageRoutes(router, { usage: c.usage });
-  webhooksRoutes(router, { webhooks: c.webhooks, auditWriter });
+  webhooksRoutes(router, { webhooks: c.webhooks, auditWriter, settled });
 }
 
 /** The server's version, as MCP clients are told it (serverInfo). */
