@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       webhookDisableAfterHours: 72,
       webhookAllowInsecureUrls: false,
       webhookAllowPrivateTargets: false,
+      auditCheckpointSeconds: 60,
     });
   });
 
@@ -51,6 +52,7 @@ describe('loadConfig', () => {
       webhookAllowInsecureUrls: true,
       webhookAllowPrivateTargets: true,
     });
+    expect(loadConfig({ AUDIT_CHECKPOINT_SECONDS: '1' }).auditCheckpointSeconds).toBe(1);
     expect(loadConfig({ WEBHOOK_ALLOW_INSECURE_URLS: 'false', WEBHOOK_ALLOW_PRIVATE_TARGETS: '0' })).toMatchObject({
       webhookAllowInsecureUrls: false,
       webhookAllowPrivateTargets: false,
@@ -97,6 +99,8 @@ describe('loadConfig', () => {
     [{ SHUTDOWN_DELAY_SECONDS: '1.5' }, 'SHUTDOWN_DELAY_SECONDS'],
     [{ SHUTDOWN_DELAY_SECONDS: '301' }, 'SHUTDOWN_DELAY_SECONDS'],
     [{ WEBHOOK_EXPIRY_WARNING_DAYS: '0' }, 'WEBHOOK_EXPIRY_WARNING_DAYS'],
+    [{ AUDIT_CHECKPOINT_SECONDS: '0' }, 'AUDIT_CHECKPOINT_SECONDS'],
+    [{ AUDIT_CHECKPOINT_SECONDS: '3601' }, 'AUDIT_CHECKPOINT_SECONDS'],
     [{ WEBHOOK_RETRY_BASE_SECONDS: '0.5' }, 'WEBHOOK_RETRY_BASE_SECONDS'],
     [{ WEBHOOK_DISABLE_AFTER_HOURS: 'never' }, 'WEBHOOK_DISABLE_AFTER_HOURS'],
     [{ WEBHOOK_ALLOW_INSECURE_URLS: 'yes' }, 'WEBHOOK_ALLOW_INSECURE_URLS'],

@@ -52,6 +52,8 @@ export interface Config {
   webhookAllowInsecureUrls: boolean;
   /** Webhooks may reach loopback, private and link-local addresses (development and tests). */
   webhookAllowPrivateTargets: boolean;
+  /** How often each chain of the audit log that got events gets a signed checkpoint. */
+  auditCheckpointSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -187,5 +189,6 @@ export function loadConfig(env: Env = process.env): Config {
     webhookDisableAfterHours: integer(env, 'WEBHOOK_DISABLE_AFTER_HOURS', 72, 1, 8760),
     webhookAllowInsecureUrls: flag(env, 'WEBHOOK_ALLOW_INSECURE_URLS'),
     webhookAllowPrivateTargets: flag(env, 'WEBHOOK_ALLOW_PRIVATE_TARGETS'),
+    auditCheckpointSeconds: integer(env, 'AUDIT_CHECKPOINT_SECONDS', 60, 1, 3600),
   };
 }

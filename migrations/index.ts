@@ -11,6 +11,7 @@ import { CreateAuthFailures1763769600800 } from './1763769600800-CreateAuthFailu
 import { AddLimitsAndQuotas1763769600900 } from './1763769600900-AddLimitsAndQuotas.ts';
 import { CreateTokenCounts1763769601000 } from './1763769601000-CreateTokenCounts.ts';
 import { CreateWebhooks1763769601200 } from './1763769601200-CreateWebhooks.ts';
+import { CreateAuditCheckpoints1763769601300 } from './1763769601300-CreateAuditCheckpoints.ts';
 
 export const migrations = [
   CreateOrgs1763769600000,
@@ -25,4 +26,5 @@ export const migrations = [
   AddLimitsAndQuotas1763769600900,
   CreateTokenCounts1763769601000,
   CreateWebhooks1763769601200,
+  CreateAuditCheckpoints1763769601300,
 ];

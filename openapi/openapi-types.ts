@@ -719,6 +719,62 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit/checkpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Signed checkpoints of the audit log
+         * @description Each org's events form a chain of checkpoints, made every `AUDIT_CHECKPOINT_SECONDS` for
+         *     each chain that got events: `root` commits to exactly the chain's events in `[from, to)`
+         *     (canonical serialization and hash chain: see the README's "Audit verification"),
+         *     `previous` is the SHA-256 of the previous checkpoint's payload, and `signature` is a
+         *     compact JWS of the payload by the IdP's signing key (`kid` in its header; the public key
+         *     stays at `GET /api/v1/keys/public/{kid}` after the key is removed). Oldest first, pages
+         *     by `cursor`. The caller's org's chain; operators also get the service's chain
+         *     (`orgId: null`). `retainedFrom`: windows before it hold events dropped by retention.
+         *
+         *     Required scope: `audit:read`.
+         */
+        get: operations["listAuditCheckpoints"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify the audit log against its checkpoints
+         * @description Checks every checkpoint of the caller's chains that meets `[from, to)`: its signature,
+         *     its link to the previous checkpoint, and that the events stored now are exactly those it
+         *     covers. Each problem names the checkpoint and what broke: `event_changed`,
+         *     `event_missing`, `event_added`, `chain_broken` or `bad_signature` (a checkpoint changed
+         *     after it was signed). Checkpoints of windows dropped by retention are listed in
+         *     `purged`, not as problems. Events after the newest checkpoint are not covered yet.
+         *
+         *     Required scope: `audit:read`.
+         */
+        get: operations["verifyAuditLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit/{eventId}": {
         parameters: {
             query?: never;
@@ -1083,6 +1139,79 @@ export interface components {
             actorId?: components["schemas"]["AuditQuery"]["actorId"];
             from?: components["schemas"]["AuditQuery"]["from"];
             to?: components["schemas"]["AuditQuery"]["to"];
+        };
+        AuditCheckpointsQuery: {
+            /** Format: date-time */
+            from?: string;
+            /** Format: date-time */
+            to?: string;
+            cursor?: string;
+            /** @default 100 */
+            limit: number;
+        };
+        AuditVerifyQuery: {
+            /** Format: date-time */
+            from?: string;
+            /** Format: date-time */
+            to?: string;
+        };
+        AuditCheckpoint: {
+            /** Format: uuid */
+            checkpointId: string;
+            /**
+             * Format: uuid
+             * @description The chain's org; null for the service's chain.
+             */
+            orgId: string | null;
+            seq: number;
+            /**
+             * Format: date-time
+             * @description Inclusive.
+             */
+            from: string;
+            /**
+             * Format: date-time
+             * @description Exclusive; the next checkpoint's from.
+             */
+            to: string;
+            count: number;
+            root: string;
+            previous: string | null;
+            /** @description Compact JWS (RFC 7515) of the canonical payload; header {alg, kid, typ: aidp-audit-checkpoint}. */
+            signature: string;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        AuditCheckpointPage: {
+            data: components["schemas"]["AuditCheckpoint"][];
+            nextCursor: string | null;
+            /**
+             * Format: date-time
+             * @description The oldest instant retention still keeps.
+             */
+            retainedFrom: string;
+        };
+        AuditVerification: {
+            verified: boolean;
+            /** @description Events checked against their checkpoints. */
+            events: number;
+            checkpoints: number;
+            /** @description Only when verified is false. */
+            problems?: {
+                /** Format: uuid */
+                checkpointId: string;
+                /** @enum {string} */
+                reason: "event_changed" | "event_missing" | "event_added" | "chain_broken" | "bad_signature";
+                detail: string;
+            }[];
+            purged: {
+                /** Format: uuid */
+                checkpointId: string;
+                /** Format: date-time */
+                from: string;
+                /** Format: date-time */
+                to: string;
+            }[];
         };
         /**
          * @description One security event. Never holds a secret, a token, a private key or an Authorization header.
@@ -3170,6 +3299,68 @@ export interface operations {
                 };
                 content: {
                     "application/x-ndjson": components["schemas"]["AuditEvent"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listAuditCheckpoints: {
+        parameters: {
+            query?: {
+                /** @description Checkpoints whose window ends after it. */
+                from?: string;
+                /** @description Checkpoints whose window starts before it. */
+                to?: string;
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of checkpoints. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditCheckpointPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    verifyAuditLog: {
+        parameters: {
+            query?: {
+                from?: string;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The verdict. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditVerification"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -21,6 +21,9 @@ import { AuditRepository } from '../audit/audit.repository.ts';
 import { AuditWriter } from '../audit/audit.writer.ts';
 import { AuditService } from '../audit/audit.service.ts';
 import { AuditMaintenance } from '../audit/retention.ts';
+import { CheckpointsRepository } from '../audit/checkpoints.repository.ts';
+import { CheckpointsService } from '../audit/checkpoints.service.ts';
+import { AuditCheckpointer } from '../audit/checkpointer.ts';
 import { schedulerEvent } from '../audit/events.ts';
 import { ClientStore } from '../oauth/client-store.ts';
 import { RevocationsRepository } from '../oauth/revocations.repository.ts';
@@ -74,6 +77,7 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
     audit: new AuditRepository(ds),
     revocations: new RevocationsRepository(ds),
     webhooks: new WebhooksRepository(ds),
+    checkpoints: new CheckpointsRepository(ds),
   };
 
   const keyRing = new KeyRing(repositories.keys, masterKey, notify, logger);
@@ -87,6 +91,12 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
   const outbox = new WebhookOutbox(repositories.webhooks);
   const auditWriter = new AuditWriter(repositories.audit, logger, { follower: outbox });
   const audit = new AuditService(repositories.audit, { retentionDays: config.auditRetentionDays });
+  const checkpoints = new CheckpointsService(repositories.checkpoints, () => audit.retentionStart());
+  // In the background, on what the audit writer committed: /token does not wait for it.
+  const checkpointer = new AuditCheckpointer(ds, repositories.checkpoints, () => keyRing.current, logger, {
+    everyMs: config.auditCheckpointSeconds * 1000,
+    clock,
+  });
   const auditMaintenance = new AuditMaintenance(ds, repositories.audit, auditWriter, logger, { retentionDays: config.auditRetentionDays });
 
   // Counts what the audit writer stores; the throttles call metrics.rateLimited().
@@ -171,6 +181,8 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
     webhooks,
     deliveries,
     credentialExpiry,
+    checkpoints,
+    checkpointer,
   };
 }
 

@@ -103,6 +103,7 @@ export async function createIdp(
     c.auditMaintenance.start();
     c.deliveries.start();
     c.credentialExpiry.start();
+    c.checkpointer.start();
 
     let server: Server | undefined;
     let metricsServer: MetricsServer | undefined;
@@ -189,6 +190,7 @@ export async function createIdp(
       container.scheduler.stop();
       await container.auditMaintenance.stop();
       await container.credentialExpiry.stop();
+      await container.checkpointer.stop();
       keyRing.stop();
       if (server) {
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));

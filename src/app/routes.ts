@@ -81,7 +81,7 @@ function managementRoutes(router: Router<ManagementState>, c: Container): void {
   agentsRoutes(router, { agents: c.agents, auditWriter, settled, defaultTtlSeconds: c.config.accessTokenTtlSeconds });
   credentialsRoutes(router, { credentials: c.credentials, auditWriter, settled });
   keysRoutes(router, { keys: c.keys, auditWriter, settled });
-  auditRoutes(router, { audit: c.audit });
+  auditRoutes(router, { audit: c.audit, checkpoints: c.checkpoints });
   usageRoutes(router, { usage: c.usage });
   webhooksRoutes(router, { webhooks: c.webhooks, auditWriter, settled });
 }
@@ -108,7 +108,7 @@ export function mcpEndpoint(c: Container, verifier: AccessTokenVerifier, rootOrg
 export function publicRouter(c: Container): Router {
   const router = new Router({ prefix: MANAGEMENT_AUDIENCE_PATH });
   router.use(problemHandler(c.logger));
-  publicKeyRoutes(router, { keys: c.keys });
+  publicKeyRoutes(router, { keys: c.keys, checkpointSigner: (kid) => c.repositories.checkpoints.signer(kid) });
   return router;
 }
 
