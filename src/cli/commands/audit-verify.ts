@@ -80,7 +80,8 @@ function report(result: VerifyResult, json: boolean): void {
       result.problems.map((p) => [p.checkpointId, p.reason, p.detail]),
     );
   if (!json && result.purged.length) note(`${result.purged.length} checkpoints cover windows dropped by retention (purged); their events were not checked`);
-  if (!result.verified) throw new CliError(`the audit log does not verify: ${result.problems.length} problems`, NOT_VERIFIED_EXIT);
+  if (!result.verified)
+    throw new CliError(`the audit log does not verify: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}`, NOT_VERIFIED_EXIT);
 }
 
 export function registerAuditVerify(audit: Command): void {
