@@ -10,9 +10,9 @@ import type { Chain, CheckpointsRepository } from './checkpoints.repository.ts';
 // Builds the checkpoints, in the background, every AUDIT_CHECKPOINT_SECONDS: each chain that got
 // events since its last checkpoint gets the next one, up to a moment a little in the past (so
 // that an event whose batch is still committing is not left out of the window it belongs to).
-// Every instance runs it; a transaction-scoped advisory lock lets one at a time build, and the
-// checkpoints and their signers' public keys commit together. /token is not touched: the job
-// reads what the audit writer has committed.
+// Every instance runs it; a transaction-scoped advisory lock lets one at a time store, and a
+// checkpoint commits with its signer's public key only if its chain has not moved on meanwhile.
+// /token is not touched: the job reads what the audit writer has committed, a chunk at a time.
 
 /** pg_try_advisory_xact_lock key of the checkpointing ("aidp" "ckpt"). */
 export const CHECKPOINT_LOCK = 0x61696470_636b7074n;
@@ -66,33 +66,37 @@ export class AuditCheckpointer {
     const jwk = keyset.privateJwks.find((k) => k.kid === keyset.activeKid);
     if (!jwk) throw new Error('no active signing key to sign checkpoints with');
     const key = await importJWK(jwk, keyset.activeAlg);
-    const made = await this.#ds.transaction(async (m) => {
-      const [{ ok }] = await m.query(`SELECT pg_try_advisory_xact_lock($1::bigint) AS ok`, [CHECKPOINT_LOCK.toString()]);
-      if (!ok) return [];
-      const chains = await this.#repo.chainsWithEvents(await this.#repo.watermark(m), to, m);
-      const out: Checkpoint[] = [];
-      for (const chain of chains) {
-        const checkpoint = await this.#next(chain, to, m);
-        if (!checkpoint) continue;
-        checkpoint.signature = await new CompactSign(payloadBytes(checkpoint))
-          .setProtectedHeader({ alg: keyset.activeAlg, kid: keyset.activeKid, typ: CHECKPOINT_JWS_TYPE })
-          .sign(key);
+    // The events are read and hashed outside any transaction, chunk by chunk on pooled
+    // connections (on the embedded database, the one connection is never held for long, so
+    // /token's audit writes keep going); only the insert is locked.
+    const chains = await this.#repo.chainsWithEvents(await this.#repo.watermark(this.#ds), to, this.#ds);
+    const made: Checkpoint[] = [];
+    for (const chain of chains) {
+      const last = await this.#repo.last(chain);
+      const checkpoint = await this.#next(chain, last, to);
+      if (!checkpoint) continue;
+      checkpoint.signature = await new CompactSign(payloadBytes(checkpoint))
+        .setProtectedHeader({ alg: keyset.activeAlg, kid: keyset.activeKid, typ: CHECKPOINT_JWS_TYPE })
+        .sign(key);
+      const stored = await this.#ds.transaction(async (m) => {
+        const [{ ok }] = await m.query(`SELECT pg_try_advisory_xact_lock($1::bigint) AS ok`, [CHECKPOINT_LOCK.toString()]);
+        // Another instance is storing, or has stored, this chain's next checkpoint: it stands.
+        if (!ok || (await this.#repo.last(chain, m))?.seq !== last?.seq) return false;
         await this.#repo.insert(checkpoint, m);
-        out.push(checkpoint);
-      }
-      if (out.length) await this.#repo.rememberSigner(keyset.activeKid, keyset.activeAlg, publicHalf(jwk), new Date(), m);
-      return out;
-    });
+        await this.#repo.rememberSigner(keyset.activeKid, keyset.activeAlg, publicHalf(jwk), new Date(), m);
+        return true;
+      });
+      if (stored) made.push(checkpoint);
+    }
     if (made.length) this.#logger.debug('audit checkpoints made', { checkpoints: made.length, to: to.toISOString() });
     return made;
   }
 
-  async #next(chain: Chain, to: Date, m: Parameters<CheckpointsRepository['insert']>[1]): Promise<Checkpoint | null> {
-    const last = await this.#repo.last(chain, m);
-    const from = last ? new Date(last.to) : await this.#repo.firstEventAt(chain, m);
+  async #next(chain: Chain, last: Checkpoint | null, to: Date): Promise<Checkpoint | null> {
+    const from = last ? new Date(last.to) : await this.#repo.firstEventAt(chain, this.#ds);
     if (!from || from >= to) return null;
     const root = new RootBuilder();
-    for await (const event of this.#repo.events(chain, from, to, m)) root.add(event);
+    for await (const event of this.#repo.events(chain, from, to)) root.add(event);
     if (root.count === 0) return null;
     return {
       checkpointId: randomUUID(),

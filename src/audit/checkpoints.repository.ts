@@ -114,6 +114,8 @@ export class CheckpointsRepository {
         };
       }
       if (rows.length < chunk) return;
+      // Between chunks, the event loop serves requests.
+      await new Promise((resolve) => setImmediate(resolve));
       const lastRow = rows[rows.length - 1];
       after = { at: lastRow.position, id: lastRow.eventId };
     }
