@@ -156,7 +156,7 @@ export interface paths {
          *     to the agent's registered scopes. The audiences the agent may ask for with `resource`
          *     (RFC 8707) are its registered `audiences`, plus the management API's `<issuer>/api/v1`
          *     and the MCP server's `<issuer>/mcp` when it holds a management scope (`agents:read`,
-         *     `agents:write`, `audit:read`, `keys:*`, `orgs:*`): those are implied, never registered,
+         *     `agents:write`, `audit:read`, `webhooks:*`, `keys:*`, `orgs:*`): those are implied, never registered,
          *     and follow the issuer (`PUBLIC_URL`).
          *     Without `resource`, the token's audience is the agent's first registered audience; with
          *     none registered, `<issuer>/api/v1` if it holds a management scope, else
@@ -387,7 +387,7 @@ export interface paths {
         put?: never;
         /**
          * Create a tenant with its first admin agent
-         * @description Creates an org and its first admin agent (scopes `agents:read agents:write audit:read`)
+         * @description Creates an org and its first admin agent (scopes `agents:read agents:write audit:read webhooks:read webhooks:write`)
          *     with one credential. The admin's `clientSecret` is shown only in this answer.
          *
          *     Required scope: `orgs:write` (operators of the root org only).
@@ -1643,7 +1643,7 @@ export interface components {
             limits: components["schemas"]["OrgLimits"];
             /** Format: date-time */
             createdAt: string;
-            /** @description The org's first admin agent (scopes `agents:read agents:write audit:read`). */
+            /** @description The org's first admin agent (scopes `agents:read agents:write audit:read webhooks:read webhooks:write`). */
             admin: {
                 /** Format: uuid */
                 agentId: string;
