@@ -1105,6 +1105,12 @@ export interface components {
             tokenQuota?: components["schemas"]["TokenQuota"];
             /** @description Its tokens must be DPoP-bound (RFC 9449): `/token` without a `DPoP` proof is 400. Default false. */
             requireDpop?: boolean;
+            /**
+             * @description The agents that may act for this one (RFC 8693 token exchange): each may exchange this
+             *     agent's tokens for tokens of its own that say both (`sub` = this agent, `act.sub` = the
+             *     actor). Agents of the same org only (400 otherwise); the list replaces the old one.
+             */
+            mayAct?: string[];
         };
         UpdateAgentRequest: {
             name?: components["schemas"]["Name"];
@@ -1125,6 +1131,12 @@ export interface components {
             tokenQuota?: components["schemas"]["TokenQuota"] | null;
             /** @description Its tokens must be DPoP-bound (RFC 9449): `/token` without a `DPoP` proof is 400. Default false. */
             requireDpop?: boolean;
+            /**
+             * @description The agents that may act for this one (RFC 8693 token exchange): each may exchange this
+             *     agent's tokens for tokens of its own that say both (`sub` = this agent, `act.sub` = the
+             *     actor). Agents of the same org only (400 otherwise); the list replaces the old one.
+             */
+            mayAct?: string[];
             /** @enum {string} */
             status?: "active" | "suspended";
         };
@@ -1216,6 +1228,7 @@ export interface components {
          *         "perHour": 300
          *       },
          *       "requireDpop": false,
+         *       "mayAct": [],
          *       "createdAt": "2025-01-15T09:30:00.000Z",
          *       "updatedAt": "2025-01-15T09:30:00.000Z"
          *     }
@@ -1250,6 +1263,8 @@ export interface components {
             tokenQuota: components["schemas"]["TokenQuota"] | null;
             /** @description Its tokens must be DPoP-bound (RFC 9449). */
             requireDpop: boolean;
+            /** @description The agents that may act for this one (token exchange, RFC 8693). */
+            mayAct: string[];
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */

@@ -9,7 +9,7 @@ import type { StateCache } from '../coherence/state-cache.ts';
 // before anyone knows its org. Every other query on agents is in agents.repository.ts.
 
 /** The agent columns of client authentication and token checks (ClientAgent), read from `agents a JOIN orgs o`. */
-const CLIENT_AGENT_COLUMNS = `a.id, a.org_id, a.status, a.scopes, a.audiences, a.access_token_ttl_seconds, a.token_quota, a.require_dpop,
+const CLIENT_AGENT_COLUMNS = `a.id, a.org_id, a.status, a.scopes, a.audiences, a.access_token_ttl_seconds, a.token_quota, a.require_dpop, a.may_act::text[] AS may_act,
         (o.limits ->> 'tokensPerMinutePerAgent')::integer AS org_tokens_per_minute`;
 
 interface ClientAgentRow {
@@ -21,6 +21,7 @@ interface ClientAgentRow {
   access_token_ttl_seconds: number | null;
   token_quota: TokenQuota | null;
   require_dpop: boolean;
+  may_act: string[];
   org_tokens_per_minute: number | null;
 }
 
@@ -42,6 +43,7 @@ function clientAgentFromRow(row: ClientAgentRow): ClientAgent {
     accessTokenTtlSeconds: row.access_token_ttl_seconds,
     tokenQuota: quotaInForce(row.token_quota, row.org_tokens_per_minute),
     requireDpop: row.require_dpop,
+    mayAct: row.may_act,
   };
 }
 
