@@ -81,6 +81,33 @@ const TOKEN_STATE_SQL = `SELECT ${CLIENT_AGENT_COLUMNS},
         NOT EXISTS (SELECT 1 FROM signing_keys k WHERE k.kid = $3 AND k.status IN ('next', 'active', 'retired')) AS key_revoked
    FROM agents a JOIN orgs o ON o.id = a.org_id WHERE a.id = $1`;
 
+const ACTIVE_AGENT_SQL = `SELECT ${CLIENT_AGENT_COLUMNS} FROM agents a JOIN orgs o ON o.id = a.org_id WHERE a.id = $1 AND a.status = 'active'`;
+
+/**
+ * Every agent and token of a delegation chain in one round trip: the agents found (a row of
+ * nulls when none is), with which of the jtis are revoked and which of the keys may still vouch.
+ */
+const CHAIN_STATE_SQL = `WITH revoked AS (SELECT coalesce(array_agg(r.jti), '{}') AS jtis FROM revoked_tokens r WHERE r.jti = ANY($2::text[])),
+        good_keys AS (SELECT coalesce(array_agg(k.kid), '{}') AS kids FROM signing_keys k WHERE k.kid = ANY($3::text[]) AND k.status IN ('next', 'active', 'retired'))
+ SELECT ${CLIENT_AGENT_COLUMNS}, revoked.jtis AS revoked_jtis, good_keys.kids AS good_kids
+   FROM revoked CROSS JOIN good_keys LEFT JOIN (agents a JOIN orgs o ON o.id = a.org_id) ON a.id = ANY($1::uuid[])`;
+
+/** A token of a delegation chain: its jti and the key that signed it. */
+export interface ChainToken {
+  jti: string;
+  kid: string;
+}
+
+/** What holds now of a delegation chain's agents and tokens (ClientStore.chainState). */
+export interface ChainState {
+  /** The chain's agents that exist, by id, in any state. */
+  agents: Map<string, { status: string; orgId: string; scopes: string[] }>;
+  /** A token of the chain is revoked. */
+  revoked: boolean;
+  /** A key that signed a token of the chain is revoked. */
+  keyRevoked: boolean;
+}
+
 export interface TokenSubjectState {
   agentStatus: string;
   agentOrgId: string;
@@ -189,5 +216,74 @@ export class ClientStore {
       cache.keys.set(kid, !row.key_revoked, ticket);
     }
     return { agentStatus: row.status, agentOrgId: row.org_id, revoked: row.revoked, keyRevoked: row.key_revoked, agentScopes: row.scopes };
+  }
+
+  /** An active agent by id (the subject of a token exchange), from memory while it may; null otherwise. */
+  async findActive(id: string): Promise<ClientAgent | null> {
+    const cache = this.#cache;
+    const cached = cache?.agents.get(id);
+    if (cached) return cached;
+    const ticket = cache?.ticket();
+    const rows: ClientAgentRow[] = await this.#ds.query(ACTIVE_AGENT_SQL, [id]);
+    if (!rows.length) return null;
+    const agent = clientAgentFromRow(rows[0]);
+    if (cache && ticket !== undefined) cache.agents.set(id, agent, ticket);
+    return agent;
+  }
+
+  /**
+   * tokenState for an exchanged token (RFC 8693): every agent of its chain (subject and actors)
+   * and every token up it, from the same coherent memory (cache.agents, cache.jtis, cache.keys),
+   * else in one round trip. A revocation or suspension anywhere up the chain is heard through
+   * the notifications those entries already have, so the cascade holds on every instance at once.
+   */
+  async chainState(agentIds: string[], tokens: ChainToken[]): Promise<ChainState> {
+    const cache = this.#cache;
+    if (cache) {
+      const agents = new Map<string, { status: string; orgId: string; scopes: string[] }>();
+      let complete = true;
+      for (const id of agentIds) {
+        const agent = cache.agents.get(id);
+        if (!agent) {
+          complete = false;
+          break;
+        }
+        agents.set(id, { status: agent.status, orgId: agent.orgId, scopes: agent.scopes });
+      }
+      let revoked = false;
+      let keyRevoked = false;
+      for (const { jti, kid } of complete ? tokens : []) {
+        const jtiRevoked = cache.jtis.get(jti);
+        const keyGood = cache.keys.get(kid);
+        if (jtiRevoked === undefined || keyGood === undefined) {
+          complete = false;
+          break;
+        }
+        revoked ||= jtiRevoked;
+        keyRevoked ||= !keyGood;
+      }
+      if (complete) return { agents, revoked, keyRevoked };
+    }
+    const ticket = cache?.ticket();
+    const jtis = tokens.map((t) => t.jti);
+    const kids = [...new Set(tokens.map((t) => t.kid))];
+    const rows: ((ClientAgentRow & { id: string | null }) & { revoked_jtis: string[]; good_kids: string[] })[] = await this.#ds.query(CHAIN_STATE_SQL, [
+      agentIds,
+      jtis,
+      kids,
+    ]);
+    const revokedJtis = new Set(rows[0]?.revoked_jtis ?? []);
+    const goodKids = new Set(rows[0]?.good_kids ?? []);
+    const agents = new Map<string, { status: string; orgId: string; scopes: string[] }>();
+    for (const row of rows) {
+      if (row.id === null) continue;
+      agents.set(row.id, { status: row.status, orgId: row.org_id, scopes: row.scopes });
+      if (cache && ticket !== undefined && row.status === 'active') cache.agents.set(row.id, clientAgentFromRow(row), ticket);
+    }
+    if (cache && ticket !== undefined) {
+      for (const jti of jtis) cache.jtis.set(jti, revokedJtis.has(jti), ticket);
+      for (const kid of kids) cache.keys.set(kid, goodKids.has(kid), ticket);
+    }
+    return { agents, revoked: jtis.some((j) => revokedJtis.has(j)), keyRevoked: kids.some((k) => !goodKids.has(k)) };
   }
 }
