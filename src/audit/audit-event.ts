@@ -16,6 +16,7 @@ export const AUDIT_ACTIONS = [
   'credential.rotated',
   'credential.revoked',
   'token.issued',
+  'token.exchanged',
   'token.denied',
   'token.introspected',
   'token.revoked',

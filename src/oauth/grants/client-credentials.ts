@@ -21,7 +21,10 @@ export function clientCredentialsGrant(
   config: Config,
   keyset: Keyset,
   quotas: Pick<TokenQuotas, 'refusal'>,
-): Pick<Configuration, 'ttl' | 'formats'> & { features: Configuration['features'] } {
+): Pick<Configuration, 'ttl'> & {
+  features: Configuration['features'];
+  formats: { customizers: { jwt: NonNullable<NonNullable<NonNullable<Configuration['formats']>['customizers']>['jwt']> } };
+} {
   const management = managementAudiences(config.publicUrl);
   const audiencesOf = (client: AgentClient) =>
     allowedAudiences({ scopes: client.agent_scopes, audiences: client.agent_audiences }, management, config.defaultAudience);
