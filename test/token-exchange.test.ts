@@ -3,7 +3,7 @@ import { SignJWT, calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, expo
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { api, call } from './helpers/api.ts';
 import { basicAuthHeader } from '../src/http/basic-auth.ts';
-import { accessToken, agentWithSecret, createAgent, createOrg } from './factories.ts';
+import { accessToken, agentWithSecret, createAgent, createOrg, managementToken, operatorToken } from './factories.ts';
 import { describeOnPostgres } from './helpers/postgres-only.ts';
 
 // Token exchange (RFC 8693; design/delegation-and-federation.md, "Delegation") over real HTTP:
@@ -375,12 +375,20 @@ describe('revocation', () => {
     expect(await introspect(t2)).toEqual({ active: false });
   });
 
-  it('cascades when a key that signed a token up the chain is revoked (by SQL, as an operator would)', async () => {
-    const { t1, t2 } = await twoHops();
-    const kid = decodeProtectedHeader(t1).kid!;
-    await idp.changeBySql(`UPDATE signing_keys SET status = 'revoked', revoked_at = now() WHERE kid = $1`, [kid]);
+  it('cascades when the key that signed a token up the chain is revoked, though the last hop has another key', async () => {
+    const { a, b, c } = await chainOfAgents();
+    const t0 = await accessToken(idp, a.clientId, a.clientSecret);
+    const t1 = (await exchange(b, t0)).body.access_token as string;
+    const operator = api(idp.url, await operatorToken(idp, 'keys:read keys:write'));
+    expect((await operator.post('/api/v1/keys/rotate')).status).toBe(200);
+    const t2 = (await exchange(c, t1)).body.access_token as string;
+    const oldKid = decodeProtectedHeader(t1).kid!;
+    expect(decodeProtectedHeader(t2).kid).not.toBe(oldKid);
+    expect((await introspect(t2)).active).toBe(true);
+    expect((await operator.post(`/api/v1/keys/${oldKid}/revoke`)).status).toBe(200);
     expect(await introspect(t2)).toEqual({ active: false });
-    await idp.changeBySql(`UPDATE signing_keys SET status = 'active', revoked_at = NULL WHERE kid = $1`, [kid]);
+    // The org's management token was signed by that key too.
+    org.token = await managementToken(idp, org.admin.clientId, org.admin.clientSecret);
   });
 });
 
