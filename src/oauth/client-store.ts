@@ -81,8 +81,6 @@ const TOKEN_STATE_SQL = `SELECT ${CLIENT_AGENT_COLUMNS},
         NOT EXISTS (SELECT 1 FROM signing_keys k WHERE k.kid = $3 AND k.status IN ('next', 'active', 'retired')) AS key_revoked
    FROM agents a JOIN orgs o ON o.id = a.org_id WHERE a.id = $1`;
 
-const ACTIVE_AGENT_SQL = `SELECT ${CLIENT_AGENT_COLUMNS} FROM agents a JOIN orgs o ON o.id = a.org_id WHERE a.id = $1 AND a.status = 'active'`;
-
 /**
  * Every agent and token of a delegation chain in one round trip: the agents found (a row of
  * nulls when none is), with which of the jtis are revoked and which of the keys may still vouch.
@@ -101,7 +99,7 @@ export interface ChainToken {
 /** What holds now of a delegation chain's agents and tokens (ClientStore.chainState). */
 export interface ChainState {
   /** The chain's agents that exist, by id, in any state. */
-  agents: Map<string, { status: string; orgId: string; scopes: string[] }>;
+  agents: Map<string, ClientAgent>;
   /** A token of the chain is revoked. */
   revoked: boolean;
   /** A key that signed a token of the chain is revoked. */
@@ -117,6 +115,8 @@ export interface TokenSubjectState {
   keyRevoked: boolean;
   /** The scopes the agent holds now (a token's scopes count only while the agent still holds them). */
   agentScopes: string[];
+  /** The agent as read (a token exchange checks its mayAct and audiences without another read). */
+  agent: ClientAgent;
 }
 
 export class ClientStore {
@@ -203,32 +203,20 @@ export class ClientStore {
       const revoked = agent && cache.jtis.get(jti);
       const keyGood = revoked !== undefined ? cache.keys.get(kid) : undefined;
       if (agent && revoked !== undefined && keyGood !== undefined) {
-        return { agentStatus: agent.status, agentOrgId: agent.orgId, revoked, keyRevoked: !keyGood, agentScopes: agent.scopes };
+        return { agentStatus: agent.status, agentOrgId: agent.orgId, revoked, keyRevoked: !keyGood, agentScopes: agent.scopes, agent };
       }
     }
     const ticket = cache?.ticket();
     const rows: (ClientAgentRow & { revoked: boolean; key_revoked: boolean })[] = await this.#ds.query(TOKEN_STATE_SQL, [agentId, jti, kid]);
     const row = rows[0];
     if (!row) return undefined;
+    const agent = clientAgentFromRow(row);
     if (cache && ticket !== undefined) {
-      if (row.status === 'active') cache.agents.set(agentId, clientAgentFromRow(row), ticket);
+      if (row.status === 'active') cache.agents.set(agentId, agent, ticket);
       cache.jtis.set(jti, row.revoked, ticket);
       cache.keys.set(kid, !row.key_revoked, ticket);
     }
-    return { agentStatus: row.status, agentOrgId: row.org_id, revoked: row.revoked, keyRevoked: row.key_revoked, agentScopes: row.scopes };
-  }
-
-  /** An active agent by id (the subject of a token exchange), from memory while it may; null otherwise. */
-  async findActive(id: string): Promise<ClientAgent | null> {
-    const cache = this.#cache;
-    const cached = cache?.agents.get(id);
-    if (cached) return cached;
-    const ticket = cache?.ticket();
-    const rows: ClientAgentRow[] = await this.#ds.query(ACTIVE_AGENT_SQL, [id]);
-    if (!rows.length) return null;
-    const agent = clientAgentFromRow(rows[0]);
-    if (cache && ticket !== undefined) cache.agents.set(id, agent, ticket);
-    return agent;
+    return { agentStatus: row.status, agentOrgId: row.org_id, revoked: row.revoked, keyRevoked: row.key_revoked, agentScopes: row.scopes, agent };
   }
 
   /**
@@ -240,7 +228,7 @@ export class ClientStore {
   async chainState(agentIds: string[], tokens: ChainToken[]): Promise<ChainState> {
     const cache = this.#cache;
     if (cache) {
-      const agents = new Map<string, { status: string; orgId: string; scopes: string[] }>();
+      const agents = new Map<string, ClientAgent>();
       let complete = true;
       for (const id of agentIds) {
         const agent = cache.agents.get(id);
@@ -248,7 +236,7 @@ export class ClientStore {
           complete = false;
           break;
         }
-        agents.set(id, { status: agent.status, orgId: agent.orgId, scopes: agent.scopes });
+        agents.set(id, agent);
       }
       let revoked = false;
       let keyRevoked = false;
@@ -274,11 +262,12 @@ export class ClientStore {
     ]);
     const revokedJtis = new Set(rows[0]?.revoked_jtis ?? []);
     const goodKids = new Set(rows[0]?.good_kids ?? []);
-    const agents = new Map<string, { status: string; orgId: string; scopes: string[] }>();
+    const agents = new Map<string, ClientAgent>();
     for (const row of rows) {
       if (row.id === null) continue;
-      agents.set(row.id, { status: row.status, orgId: row.org_id, scopes: row.scopes });
-      if (cache && ticket !== undefined && row.status === 'active') cache.agents.set(row.id, clientAgentFromRow(row), ticket);
+      const agent = clientAgentFromRow(row);
+      agents.set(row.id, agent);
+      if (cache && ticket !== undefined && row.status === 'active') cache.agents.set(row.id, agent, ticket);
     }
     if (cache && ticket !== undefined) {
       for (const jti of jtis) cache.jtis.set(jti, revokedJtis.has(jti), ticket);

@@ -4,6 +4,7 @@ import { Lru } from '../lib/lru.ts';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Keyset } from '../keys/key-ring.ts';
 import { publicJwkOf } from '../keys/keys.service.ts';
+import type { ClientAgent } from '../agents/agent.entity.ts';
 import type { ChainToken, ClientStore } from './client-store.ts';
 import { isUuid } from '../lib/ids.ts';
 
@@ -49,6 +50,8 @@ export interface VerifiedToken {
   scopes: string[];
   /** The key that signed it. */
   kid: string;
+  /** Its subject agent (`sub`) as read for this check: active, in the token's org. */
+  agent: ClientAgent;
 }
 
 /** The verified claims, the key that signed them, and for an exchanged token its chain: the agents (subject first) and the tokens. */
@@ -153,22 +156,23 @@ export class AccessTokenVerifier {
     const claims = await this.decode(token, audience);
     if (!claims) return undefined;
     const { kid, chain, ...rest } = claims;
-    let held: Set<string>;
+    let agent: ClientAgent;
     if (!chain) {
       const state = await this.#clients.tokenState(claims.sub, claims.jti, kid);
       if (!state || state.revoked || state.keyRevoked || state.agentStatus !== 'active' || state.agentOrgId !== claims.org_id) return undefined;
-      held = new Set(state.agentScopes);
+      agent = state.agent;
     } else {
       const state = await this.#clients.chainState(chain.agents, [...chain.tokens, { jti: claims.jti, kid }]);
       if (state.revoked || state.keyRevoked) return undefined;
       for (const id of chain.agents) {
-        const agent = state.agents.get(id);
-        if (!agent || agent.status !== 'active' || agent.orgId !== claims.org_id) return undefined;
+        const member = state.agents.get(id);
+        if (!member || member.status !== 'active' || member.orgId !== claims.org_id) return undefined;
       }
-      // The subject's rights: scopes its agent still holds.
-      held = new Set(state.agents.get(claims.sub)!.scopes);
+      agent = state.agents.get(claims.sub)!;
     }
+    // The subject's rights: scopes its agent still holds.
+    const held = new Set(agent.scopes);
     const scopes = (claims.scope ?? '').split(' ').filter((s) => s && held.has(s));
-    return { claims: rest as AccessTokenClaims, scopes, kid };
+    return { claims: rest as AccessTokenClaims, scopes, kid, agent };
   }
 }

@@ -7,7 +7,7 @@ import type { Config } from '../../../config/index.ts';
 import type { Keyset } from '../../keys/key-ring.ts';
 import { allowedAudiences } from '../../policies/grants.ts';
 import type { AgentClient } from '../clients.ts';
-import type { ChainToken, ClientStore } from '../client-store.ts';
+import type { ChainToken } from '../client-store.ts';
 import { clientAuthNotes } from '../client-auth/note.ts';
 import { managementAudiences } from '../paths.ts';
 import type { AccessTokenVerifier, ActClaim } from '../verifier.ts';
@@ -56,7 +56,6 @@ export interface TokenExchangeDeps {
   config: Pick<Config, 'publicUrl' | 'defaultAudience' | 'accessTokenTtlSeconds' | 'maxDelegationDepth'>;
   keyset: Pick<Keyset, 'activeAlg' | 'activeKid'>;
   verifier: Pick<AccessTokenVerifier, 'decode' | 'verify'>;
-  clients: Pick<ClientStore, 'findActive'>;
 }
 
 /**
@@ -75,7 +74,7 @@ function single(value: unknown, name: string): string | undefined {
   return value;
 }
 
-export function registerTokenExchange(provider: Provider, { config, keyset, verifier, clients }: TokenExchangeDeps): void {
+export function registerTokenExchange(provider: Provider, { config, keyset, verifier }: TokenExchangeDeps): void {
   const management = managementAudiences(config.publicUrl);
 
   async function exchangeToken(ctx: KoaContextWithOIDC): Promise<void> {
@@ -109,8 +108,8 @@ export function registerTokenExchange(provider: Provider, { config, keyset, veri
     }
     const { claims } = verified;
     if (claims.org_id !== client.org_id) refuse('subject_token_other_org', 'the subject_token belongs to another org');
-    const subject = await clients.findActive(claims.sub);
-    if (!subject || subject.orgId !== claims.org_id) refuse('subject_token_inactive', 'the subject_token is revoked, or its agent is not active');
+    // The subject agent as the check just read it (active, of the token's org).
+    const subject = verified.agent;
     // Checked against the agent's current row, not a claim of the token.
     if (!subject.mayAct.includes(client.clientId)) refuse('actor_not_allowed', "this client is not in the subject agent's mayAct");
     const earlier = claims.delegation ?? [];
