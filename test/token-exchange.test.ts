@@ -21,8 +21,13 @@ let org: Awaited<ReturnType<typeof createOrg>>;
 /** A resource server of the org that may introspect any of its tokens. */
 let rs: { clientId: string; clientSecret: string };
 
+// The clock of quotas runs from one minute into an hour, so that no hourly window ends during the file.
+const started = Date.now();
+const clockBase = Math.floor(started / 3_600_000) * 3_600_000 + 60_000;
+const clock = () => clockBase + (Date.now() - started);
+
 beforeAll(async () => {
-  idp = await startTestIdp({ env: { MAX_DELEGATION_DEPTH: '3' } });
+  idp = await startTestIdp({ env: { MAX_DELEGATION_DEPTH: '3' }, clock });
   org = await createOrg(idp);
   rs = await agentWithSecret(idp, org.token, { scopes: ['tokens:introspect'] });
 });
@@ -316,6 +321,19 @@ describe('a refused exchange', () => {
       'invalid_request',
       'unsupported_requested_token_type',
     );
+  });
+
+  it("counts towards the actor's token quota: 429 once it is used up, recorded as quota_exceeded", async () => {
+    const b = await agentWithSecret(idp, org.token, { tokenQuota: { perHour: 2 } });
+    const a = await agentWithSecret(idp, org.token, { mayAct: [b.clientId] });
+    const subjectToken = await accessToken(idp, a.clientId, a.clientSecret);
+    for (let i = 0; i < 2; i++) expect((await exchange(b, subjectToken)).status).toBe(200);
+    const refused = await exchange(b, subjectToken);
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toBe('too_many_requests');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    const [denied] = await events(b.clientId, 'token.denied');
+    expect(denied.details).toMatchObject({ reason: 'quota_exceeded' });
   });
 
   it('never records a token in an audit event', async () => {

@@ -148,7 +148,7 @@ export function buildProvider({
   });
 
   // RFC 8693, registered before any client loads: a client's grant_types must be known to the provider.
-  registerTokenExchange(provider, { config, keyset, verifier });
+  registerTokenExchange(provider, { config, keyset, verifier, quotas });
   provider.use(publicOrigin(config.publicUrl));
   // First, so that the audit events of /token name the client behind the proxies (ctx.ip).
   if (config.trustProxy > 0) provider.use(forwardedClientIp(config.trustProxy));

@@ -10,6 +10,8 @@ import type { AgentClient } from '../clients.ts';
 import type { ChainToken } from '../client-store.ts';
 import { clientAuthNotes } from '../client-auth/note.ts';
 import { managementAudiences } from '../paths.ts';
+import type { TokenQuotas } from '../../throttling/token-quota.ts';
+import { assertWithinQuota } from './quota.ts';
 import type { AccessTokenVerifier, ActClaim } from '../verifier.ts';
 
 // The token exchange grant (RFC 8693) for delegation (design/delegation-and-federation.md): an
@@ -56,6 +58,7 @@ export interface TokenExchangeDeps {
   config: Pick<Config, 'publicUrl' | 'defaultAudience' | 'accessTokenTtlSeconds' | 'maxDelegationDepth'>;
   keyset: Pick<Keyset, 'activeAlg' | 'activeKid'>;
   verifier: Pick<AccessTokenVerifier, 'decode' | 'verify'>;
+  quotas: Pick<TokenQuotas, 'refusal'>;
 }
 
 /**
@@ -74,7 +77,7 @@ function single(value: unknown, name: string): string | undefined {
   return value;
 }
 
-export function registerTokenExchange(provider: Provider, { config, keyset, verifier }: TokenExchangeDeps): void {
+export function registerTokenExchange(provider: Provider, { config, keyset, verifier, quotas }: TokenExchangeDeps): void {
   const management = managementAudiences(config.publicUrl);
 
   async function exchangeToken(ctx: KoaContextWithOIDC): Promise<void> {
@@ -136,6 +139,8 @@ export function registerTokenExchange(provider: Provider, { config, keyset, veri
     }
     const audience = target ?? (Array.isArray(claims.aud) ? claims.aud[0] : claims.aud);
 
+    // An exchanged token counts towards the actor's quota, as its own tokens do.
+    assertWithinQuota(ctx, client, quotas);
     const dPoP = await validateDpop(provider, ctx);
     const now = Math.floor(Date.now() / 1000);
     // An exchange never extends a lifetime: at most the actor's own, and never past the subject token's exp.
