@@ -187,7 +187,8 @@ export interface paths {
          *     token's. It stays active only while every token up its chain and every agent of the chain
          *     does. A bad, inactive, foreign or other-org subject token, a caller not in `mayAct`, an
          *     `actor_token` that is not the caller's own, or a chain deeper than `MAX_DELEGATION_DEPTH`
-         *     is `invalid_request` (§2.2.2). Any client authentication method and DPoP work as above.
+         *     is `invalid_request` (§2.2.2). Any client authentication method and DPoP work as above;
+         *     the token counts towards the caller's token quota.
          *
          *     ```sh
          *     curl -s -u "$CLIENT_ID:$CLIENT_SECRET" http://localhost:3000/token \
