@@ -306,6 +306,18 @@ describe('a refused exchange', () => {
     await expectRefusal(await exchange(b, subjectToken, { resource: 'https://nowhere.example' }), b.clientId, 'invalid_target', 'resource_not_allowed');
   });
 
+  it('refuses a request without subject_token, and an actor_token without its type', async () => {
+    const { a, b } = await chainOfAgents();
+    const missing = await call(idp.url, 'POST', '/token', {
+      raw: form({ grant_type: GRANT, subject_token_type: ACCESS_TOKEN }),
+      headers: { authorization: basicAuthHeader(b.clientId, b.clientSecret) },
+    });
+    await expectRefusal(missing, b.clientId, 'invalid_request', 'subject_token_missing');
+    const subjectToken = await accessToken(idp, a.clientId, a.clientSecret);
+    const own = await accessToken(idp, b.clientId, b.clientSecret);
+    await expectRefusal(await exchange(b, subjectToken, { actor_token: own }), b.clientId, 'invalid_request', 'invalid_actor_token');
+  });
+
   it('refuses another subject_token_type or requested_token_type', async () => {
     const { a, b } = await chainOfAgents();
     const subjectToken = await accessToken(idp, a.clientId, a.clientSecret);
