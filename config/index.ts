@@ -20,6 +20,8 @@ export interface Config {
   keyAlg: SigningAlg;
   keyRotationDays: number;
   accessTokenTtlSeconds: number;
+  /** How many actors deep a token exchange chain may go (RFC 8693 `act` nesting). */
+  maxDelegationDepth: number;
   defaultAudience: string;
   auditRetentionDays: number;
   bcryptCost: number;
@@ -168,6 +170,7 @@ export function loadConfig(env: Env = process.env): Config {
     keyAlg,
     keyRotationDays: integer(env, 'KEY_ROTATION_DAYS', 30, 1, 3650),
     accessTokenTtlSeconds: integer(env, 'ACCESS_TOKEN_TTL_SECONDS', 3600, 60, 86400),
+    maxDelegationDepth: integer(env, 'MAX_DELEGATION_DEPTH', 4, 1, 10),
     defaultAudience: url(env, 'DEFAULT_AUDIENCE', publicUrl, ['http:', 'https:', 'urn:']),
     auditRetentionDays: integer(env, 'AUDIT_RETENTION_DAYS', 90, 1, 3650),
     bcryptCost: integer(env, 'BCRYPT_COST', 10, 4, 15),

@@ -13,6 +13,7 @@ import { CreateTokenCounts1763769601000 } from './1763769601000-CreateTokenCount
 import { AddKeyCredentials1763769601100 } from './1763769601100-AddKeyCredentials.ts';
 import { CreateWebhooks1763769601200 } from './1763769601200-CreateWebhooks.ts';
 import { CreateAuditCheckpoints1763769601300 } from './1763769601300-CreateAuditCheckpoints.ts';
+import { AddAgentMayAct1763769601400 } from './1763769601400-AddAgentMayAct.ts';
 
 export const migrations = [
   CreateOrgs1763769600000,
@@ -29,4 +30,5 @@ export const migrations = [
   AddKeyCredentials1763769601100,
   CreateWebhooks1763769601200,
   CreateAuditCheckpoints1763769601300,
+  AddAgentMayAct1763769601400,
 ];

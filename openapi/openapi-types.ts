@@ -146,7 +146,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Get an access token (client_credentials)
+         * Get an access token (client_credentials, or token exchange)
          * @description The OAuth 2.0 token endpoint (RFC 6749 §4.4). The agent authenticates with its client id
          *     (= agent id) and a client secret, either with HTTP Basic (`client_secret_basic`) or with
          *     `client_id` and `client_secret` in the form body (`client_secret_post`), or with a key
@@ -175,6 +175,20 @@ export interface paths {
          *     none registered, `<issuer>/api/v1` if it holds a management scope, else
          *     `DEFAULT_AUDIENCE`. Any other `resource` is `invalid_target`.
          *     Suspended and decommissioned agents get `invalid_client`.
+         *
+         *     **Token exchange (RFC 8693, delegation).** `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`
+         *     with `subject_token` (an access token of another agent of the caller's org whose `mayAct`
+         *     lists the caller) and `subject_token_type=urn:ietf:params:oauth:token-type:access_token`.
+         *     The token issued has `sub` = the subject token's `sub`, `client_id` = the caller, `act:
+         *     {sub: <caller>}` (with the subject token's own `act` nested inside, §4.1), `scope` = the
+         *     requested scopes (all of the subject token's by default; beyond them is `invalid_scope`),
+         *     `aud` = `resource`/`audience` if it is one of the subject agent's audiences (else
+         *     `invalid_target`), by default the subject token's, and an `exp` no later than the subject
+         *     token's. It stays active only while every token up its chain and every agent of the chain
+         *     does. A bad, inactive, foreign or other-org subject token, a caller not in `mayAct`, an
+         *     `actor_token` that is not the caller's own, or a chain deeper than `MAX_DELEGATION_DEPTH`
+         *     is `invalid_request` (§2.2.2). Any client authentication method and DPoP work as above;
+         *     the token counts towards the caller's token quota.
          *
          *     ```sh
          *     curl -s -u "$CLIENT_ID:$CLIENT_SECRET" http://localhost:3000/token \
@@ -1320,7 +1334,7 @@ export interface components {
                 id: string | null;
             };
             /** @enum {string} */
-            action: "org.created" | "org.updated" | "agent.created" | "agent.updated" | "agent.suspended" | "agent.reactivated" | "agent.decommissioned" | "credential.created" | "credential.rotated" | "credential.revoked" | "credential.expiring_soon" | "credential.expired" | "token.issued" | "token.denied" | "token.introspected" | "token.revoked" | "key.created" | "key.rotated" | "key.revoked" | "key.deleted" | "admin.denied" | "auth.throttled" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.disabled" | "audit.retention_purged" | "audit.partitions_created";
+            action: "org.created" | "org.updated" | "agent.created" | "agent.updated" | "agent.suspended" | "agent.reactivated" | "agent.decommissioned" | "credential.created" | "credential.rotated" | "credential.revoked" | "credential.expiring_soon" | "credential.expired" | "token.issued" | "token.exchanged" | "token.denied" | "token.introspected" | "token.revoked" | "key.created" | "key.rotated" | "key.revoked" | "key.deleted" | "admin.denied" | "auth.throttled" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.disabled" | "audit.retention_purged" | "audit.partitions_created";
             /** @description What was acted on: `agent`, `credential`, `token` (id = jti), `key` (id = kid), `org`, `audit_partition`, ... */
             target: {
                 type: string;
@@ -1392,6 +1406,12 @@ export interface components {
             tokenQuota?: components["schemas"]["TokenQuota"];
             /** @description Its tokens must be DPoP-bound (RFC 9449): `/token` without a `DPoP` proof is 400. Default false. */
             requireDpop?: boolean;
+            /**
+             * @description The agents that may act for this one (RFC 8693 token exchange): each may exchange this
+             *     agent's tokens for tokens of its own that say both (`sub` = this agent, `act.sub` = the
+             *     actor). Agents of the same org only (400 otherwise); the list replaces the old one.
+             */
+            mayAct?: string[];
         };
         UpdateAgentRequest: {
             name?: components["schemas"]["Name"];
@@ -1412,6 +1432,12 @@ export interface components {
             tokenQuota?: components["schemas"]["TokenQuota"] | null;
             /** @description Its tokens must be DPoP-bound (RFC 9449): `/token` without a `DPoP` proof is 400. Default false. */
             requireDpop?: boolean;
+            /**
+             * @description The agents that may act for this one (RFC 8693 token exchange): each may exchange this
+             *     agent's tokens for tokens of its own that say both (`sub` = this agent, `act.sub` = the
+             *     actor). Agents of the same org only (400 otherwise); the list replaces the old one.
+             */
+            mayAct?: string[];
             /** @enum {string} */
             status?: "active" | "suspended";
         };
@@ -1594,6 +1620,7 @@ export interface components {
          *         "perHour": 300
          *       },
          *       "requireDpop": false,
+         *       "mayAct": [],
          *       "createdAt": "2025-01-15T09:30:00.000Z",
          *       "updatedAt": "2025-01-15T09:30:00.000Z"
          *     }
@@ -1628,6 +1655,8 @@ export interface components {
             tokenQuota: components["schemas"]["TokenQuota"] | null;
             /** @description Its tokens must be DPoP-bound (RFC 9449). */
             requireDpop: boolean;
+            /** @description The agents that may act for this one (token exchange, RFC 8693). */
+            mayAct: string[];
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -1912,6 +1941,19 @@ export interface components {
             };
             /** Format: uuid */
             org_id: string;
+            act?: components["schemas"]["ActClaim"];
+        };
+        /**
+         * @description RFC 8693 §4.1, in a token from a token exchange: `sub` is the agent acting for the token's
+         *     subject (the token's `client_id`); a nested `act` names the actor before it, and so on.
+         */
+        ActClaim: {
+            /**
+             * Format: uuid
+             * @description The acting agent's id.
+             */
+            sub: string;
+            act?: components["schemas"]["ActClaim"];
         };
         /** @description RFC 6749 §5.1 access token response. */
         TokenResponse: {
@@ -1926,6 +1968,11 @@ export interface components {
             expires_in: number;
             /** @description Space-separated granted scopes; absent when none. */
             scope?: string;
+            /**
+             * @description A token exchange's answer (RFC 8693 §2.2.1) says what it issued.
+             * @enum {string}
+             */
+            issued_token_type?: "urn:ietf:params:oauth:token-type:access_token";
         } & {
             [key: string]: unknown;
         };
@@ -2487,7 +2534,28 @@ export interface operations {
                  */
                 "application/x-www-form-urlencoded": {
                     /** @enum {string} */
-                    grant_type: "client_credentials";
+                    grant_type: "client_credentials" | "urn:ietf:params:oauth:grant-type:token-exchange";
+                    /** @description Token exchange only (RFC 8693 §2.1); an active access token of this IdP, of an agent whose `mayAct` lists the caller. */
+                    subject_token?: string;
+                    /**
+                     * @description Token exchange only; required with `subject_token`.
+                     * @enum {string}
+                     */
+                    subject_token_type?: "urn:ietf:params:oauth:token-type:access_token";
+                    /** @description Token exchange only, optional; when given, an active access token of the authenticated client itself. */
+                    actor_token?: string;
+                    /**
+                     * @description Token exchange only; required with `actor_token`.
+                     * @enum {string}
+                     */
+                    actor_token_type?: "urn:ietf:params:oauth:token-type:access_token";
+                    /**
+                     * @description Token exchange only, optional; only access tokens are issued.
+                     * @enum {string}
+                     */
+                    requested_token_type?: "urn:ietf:params:oauth:token-type:access_token";
+                    /** @description Token exchange only; the same as `resource` (RFC 8693 §2.1), when `resource` is absent. */
+                    audience?: string;
                     /**
                      * @description Space-separated scope tokens; a subset of the agent's registered scopes.
                      * @example agents:read agents:write

@@ -334,6 +334,21 @@ describe('agent-idp key credentials (private_key_jwt) and requireDpop', () => {
     expect(JSON.parse(updated.stdout).requireDpop).toBe(false);
     expect(JSON.parse((await cli(['agents', 'get', agentId, '--json'])).stdout).requireDpop).toBe(false);
   });
+
+  it('agents create --may-act, get shows it, update --may-act replaces the list, an unknown agent is refused', async () => {
+    const actor = JSON.parse((await cli(['agents', 'create', '--name', 'orchestrator', '--json'])).stdout);
+    const other = JSON.parse((await cli(['agents', 'create', '--name', 'orchestrator-2', '--json'])).stdout);
+    const created = await cli(['agents', 'create', '--name', 'delegating-bot', '--may-act', actor.agentId, '--json']);
+    expect(created.code).toBe(0);
+    const agent = JSON.parse(created.stdout);
+    expect(agent.mayAct).toEqual([actor.agentId]);
+    expect((await cli(['agents', 'get', agent.agentId])).stdout).toMatch(new RegExp(`may act for it\\s+${actor.agentId}`));
+    const updated = await cli(['agents', 'update', agent.agentId, '--may-act', other.agentId, '--json']);
+    expect(JSON.parse(updated.stdout).mayAct).toEqual([other.agentId]);
+    const refused = await cli(['agents', 'update', agent.agentId, '--may-act', '00000000-0000-4000-8000-000000000000']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('mayAct');
+  });
 });
 
 describe('agent-idp exit codes', () => {

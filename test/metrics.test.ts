@@ -54,6 +54,31 @@ describe('GET /metrics', () => {
     expect(delta('agent_idp_introspections_total{active="false"}')).toBe(1);
   });
 
+  it('counts exchanged tokens (RFC 8693) under their own grant', async () => {
+    const org = await createOrg(t);
+    const actor = await agentWithSecret(t, org.token);
+    const subject = await agentWithSecret(t, org.token, { mayAct: [actor.clientId] });
+    const subjectToken = await accessToken(t, subject.clientId, subject.clientSecret);
+    const before = await scrape();
+    const res = await fetch(`${t.url}/token`, {
+      method: 'POST',
+      headers: { authorization: basicAuthHeader(actor.clientId, actor.clientSecret), 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        subject_token: subjectToken,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      }),
+    });
+    expect(res.status).toBe(200);
+    const after = await scrape();
+    expect(value(after, 'agent_idp_tokens_issued_total{grant="token_exchange"}') - value(before, 'agent_idp_tokens_issued_total{grant="token_exchange"}')).toBe(
+      1,
+    );
+    expect(value(after, 'agent_idp_tokens_issued_total{grant="client_credentials"}')).toBe(
+      value(before, 'agent_idp_tokens_issued_total{grant="client_credentials"}'),
+    );
+  });
+
   it('times requests by route template, never by raw path', async () => {
     const org = await createOrg(t);
     const x = await agentWithSecret(t, org.token);

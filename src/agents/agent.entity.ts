@@ -5,7 +5,7 @@ import { EntitySchema } from 'typeorm';
  * Its tokenQuota is the one in force: the agent's own, its per-minute bound else its org's
  * tokensPerMinutePerAgent.
  */
-export type ClientAgent = Pick<Agent, 'id' | 'orgId' | 'status' | 'scopes' | 'audiences' | 'accessTokenTtlSeconds' | 'tokenQuota' | 'requireDpop'>;
+export type ClientAgent = Pick<Agent, 'id' | 'orgId' | 'status' | 'scopes' | 'audiences' | 'accessTokenTtlSeconds' | 'tokenQuota' | 'requireDpop' | 'mayAct'>;
 
 export type AgentStatus = 'active' | 'suspended' | 'decommissioned';
 
@@ -29,6 +29,8 @@ export interface Agent {
   tokenQuota: TokenQuota | null;
   /** Its tokens must be DPoP-bound (RFC 9449): /token without a DPoP proof is refused. */
   requireDpop: boolean;
+  /** The agents (same org) that may act for this one: exchange its tokens for their own (RFC 8693). */
+  mayAct: string[];
   createdAt: Date;
   updatedAt: Date;
   decommissionedAt: Date | null;
@@ -50,6 +52,7 @@ export const AgentEntity = new EntitySchema<Agent>({
     accessTokenTtlSeconds: { type: 'integer', name: 'access_token_ttl_seconds', nullable: true },
     tokenQuota: { type: 'jsonb', name: 'token_quota', nullable: true },
     requireDpop: { type: 'boolean', name: 'require_dpop', default: false },
+    mayAct: { type: 'uuid', name: 'may_act', array: true, default: () => "'{}'" },
     createdAt: { type: 'timestamptz', name: 'created_at' },
     updatedAt: { type: 'timestamptz', name: 'updated_at' },
     decommissionedAt: { type: 'timestamptz', name: 'decommissioned_at', nullable: true },

@@ -16,6 +16,7 @@ export function presentAgent(agent: Agent, defaultTtlSeconds: number) {
     accessTokenTtlSeconds: agent.accessTokenTtlSeconds ?? defaultTtlSeconds,
     tokenQuota: agent.tokenQuota ?? null,
     requireDpop: agent.requireDpop,
+    mayAct: agent.mayAct,
     createdAt: agent.createdAt.toISOString(),
     updatedAt: agent.updatedAt.toISOString(),
   };

@@ -73,6 +73,16 @@ export class AgentsRepository {
     return rows.map((r) => r.id);
   }
 
+  /** Which of `ids` are agents of the org that are not decommissioned. */
+  async liveIdsInOrg(orgId: string, ids: string[]): Promise<Set<string>> {
+    if (!ids.length) return new Set();
+    const rows: { id: string }[] = await this.#ds.query(`SELECT id FROM agents WHERE org_id = $1 AND id = ANY($2::uuid[]) AND status <> 'decommissioned'`, [
+      orgId,
+      ids,
+    ]);
+    return new Set(rows.map((r) => r.id));
+  }
+
   async update(orgId: string, id: string, changes: Partial<Agent>, manager?: EntityManager): Promise<void> {
     await this.#repo(manager).update({ orgId, id }, changes as QueryDeepPartialEntity<Agent>);
   }

@@ -20,6 +20,7 @@ export interface AgentInput {
   accessTokenTtlSeconds?: number | null;
   tokenQuota?: TokenQuota | null;
   requireDpop?: boolean;
+  mayAct?: string[];
 }
 
 export interface AgentChanges extends Partial<AgentInput> {
@@ -64,6 +65,7 @@ export class AgentsService {
       accessTokenTtlSeconds: input.accessTokenTtlSeconds ?? null,
       tokenQuota: input.tokenQuota ?? null,
       requireDpop: input.requireDpop ?? false,
+      mayAct: input.mayAct ?? [],
       createdAt: now,
       updatedAt: now,
       decommissionedAt: null,
@@ -75,6 +77,7 @@ export class AgentsService {
     assertRegistrableAudiences(input.audiences, this.#managementAudiences);
     assertConsistentQuota(input.tokenQuota);
     const agent = AgentsService.build(actor.orgId, input);
+    await this.#assertActors(actor.orgId, agent.id, input.mayAct);
     // Count and insert under the org's row lock: concurrent creates cannot both take the last place.
     await this.#ds.transaction(async (manager) => {
       const org = await this.#orgs.lockById(actor.orgId, manager);
@@ -103,6 +106,7 @@ export class AgentsService {
     assertGrantableScopes(changes.scopes, actor);
     assertRegistrableAudiences(changes.audiences, this.#managementAudiences);
     assertConsistentQuota(changes.tokenQuota);
+    await this.#assertActors(actor.orgId, agentId, changes.mayAct);
     const updated: Agent = { ...agent, ...changes, updatedAt: new Date() } as Agent;
     await this.#repo.update(actor.orgId, agentId, {
       name: updated.name,
@@ -115,12 +119,31 @@ export class AgentsService {
       accessTokenTtlSeconds: updated.accessTokenTtlSeconds,
       tokenQuota: updated.tokenQuota,
       requireDpop: updated.requireDpop,
+      mayAct: updated.mayAct,
       updatedAt: updated.updatedAt,
     });
     const fields = Object.keys(changes).filter((f) => f !== 'status');
     const statusChange =
       changes.status && changes.status !== agent.status ? (changes.status === 'suspended' ? ('suspended' as const) : ('reactivated' as const)) : undefined;
     return { agent: updated, fields, statusChange };
+  }
+
+  /**
+   * mayAct names agents of the same org only (design/delegation-and-federation.md): an agent of
+   * another org, or none at all, is refused with the one answer (no probing of other orgs' ids).
+   * The agent itself is refused too: acting for oneself is not delegation.
+   */
+  async #assertActors(orgId: string, agentId: string, mayAct: string[] | undefined): Promise<void> {
+    if (!mayAct) return;
+    const live = await this.#repo.liveIdsInOrg(orgId, mayAct);
+    const errors = mayAct.flatMap((id, i) =>
+      id === agentId
+        ? [{ field: `/mayAct/${i}`, message: 'an agent does not act for itself' }]
+        : live.has(id)
+          ? []
+          : [{ field: `/mayAct/${i}`, message: `${id} is not an agent of this org` }],
+    );
+    if (errors.length) throw new ValidationFailed('mayAct names agents that cannot act for this one', errors);
   }
 
   /** For good: the agent stops loading as a client and every credential is revoked. */

@@ -198,9 +198,10 @@ export type Container = ReturnType<typeof buildContainer>;
 export function buildOAuth(c: Container): { providerHost: ProviderHost; verifier: AccessTokenVerifier } {
   const { config, keyRing, clients, credentials, logger, auditWriter, throttle, quotas, counter } = c;
   const replays = c.repositories.replays;
-  const provider = () => buildProvider({ config, keyset: keyRing.current, clients, credentials, logger, auditWriter, throttle, quotas, counter, replays });
-  const providerHost = new ProviderHost(provider());
   const verifier = new AccessTokenVerifier(config.publicUrl, keyRing.current, clients);
+  const provider = () =>
+    buildProvider({ config, keyset: keyRing.current, clients, credentials, logger, auditWriter, throttle, quotas, counter, replays, verifier });
+  const providerHost = new ProviderHost(provider());
   keyRing.onChange((next) => {
     providerHost.swap(provider());
     verifier.useKeyset(next);

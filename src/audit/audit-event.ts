@@ -18,6 +18,7 @@ export const AUDIT_ACTIONS = [
   'credential.expiring_soon',
   'credential.expired',
   'token.issued',
+  'token.exchanged',
   'token.denied',
   'token.introspected',
   'token.revoked',

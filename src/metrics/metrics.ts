@@ -157,6 +157,9 @@ export class Metrics {
             // Only client_credentials is served; a grant that is added says its name in details.grant.
             child(issued, this.#tokensIssued, event.details.grant === undefined ? 'client_credentials' : word(event.details.grant)).inc();
             return;
+          case 'token.exchanged':
+            child(issued, this.#tokensIssued, 'token_exchange').inc();
+            return;
           case 'token.denied':
             child(denied, this.#denials, word(event.details.reason)).inc();
             return;

@@ -9,7 +9,7 @@ import type { StateCache } from '../coherence/state-cache.ts';
 // before anyone knows its org. Every other query on agents is in agents.repository.ts.
 
 /** The agent columns of client authentication and token checks (ClientAgent), read from `agents a JOIN orgs o`. */
-const CLIENT_AGENT_COLUMNS = `a.id, a.org_id, a.status, a.scopes, a.audiences, a.access_token_ttl_seconds, a.token_quota, a.require_dpop,
+const CLIENT_AGENT_COLUMNS = `a.id, a.org_id, a.status, a.scopes, a.audiences, a.access_token_ttl_seconds, a.token_quota, a.require_dpop, a.may_act::text[] AS may_act,
         (o.limits ->> 'tokensPerMinutePerAgent')::integer AS org_tokens_per_minute`;
 
 interface ClientAgentRow {
@@ -21,6 +21,7 @@ interface ClientAgentRow {
   access_token_ttl_seconds: number | null;
   token_quota: TokenQuota | null;
   require_dpop: boolean;
+  may_act: string[];
   org_tokens_per_minute: number | null;
 }
 
@@ -42,6 +43,7 @@ function clientAgentFromRow(row: ClientAgentRow): ClientAgent {
     accessTokenTtlSeconds: row.access_token_ttl_seconds,
     tokenQuota: quotaInForce(row.token_quota, row.org_tokens_per_minute),
     requireDpop: row.require_dpop,
+    mayAct: row.may_act,
   };
 }
 
@@ -79,6 +81,31 @@ const TOKEN_STATE_SQL = `SELECT ${CLIENT_AGENT_COLUMNS},
         NOT EXISTS (SELECT 1 FROM signing_keys k WHERE k.kid = $3 AND k.status IN ('next', 'active', 'retired')) AS key_revoked
    FROM agents a JOIN orgs o ON o.id = a.org_id WHERE a.id = $1`;
 
+/**
+ * Every agent and token of a delegation chain in one round trip: the agents found (a row of
+ * nulls when none is), with which of the jtis are revoked and which of the keys may still vouch.
+ */
+const CHAIN_STATE_SQL = `WITH revoked AS (SELECT coalesce(array_agg(r.jti), '{}') AS jtis FROM revoked_tokens r WHERE r.jti = ANY($2::text[])),
+        good_keys AS (SELECT coalesce(array_agg(k.kid), '{}') AS kids FROM signing_keys k WHERE k.kid = ANY($3::text[]) AND k.status IN ('next', 'active', 'retired'))
+ SELECT ${CLIENT_AGENT_COLUMNS}, revoked.jtis AS revoked_jtis, good_keys.kids AS good_kids
+   FROM revoked CROSS JOIN good_keys LEFT JOIN (agents a JOIN orgs o ON o.id = a.org_id) ON a.id = ANY($1::uuid[])`;
+
+/** A token of a delegation chain: its jti and the key that signed it. */
+export interface ChainToken {
+  jti: string;
+  kid: string;
+}
+
+/** What holds now of a delegation chain's agents and tokens (ClientStore.chainState). */
+export interface ChainState {
+  /** The chain's agents that exist, by id, in any state. */
+  agents: Map<string, ClientAgent>;
+  /** A token of the chain is revoked. */
+  revoked: boolean;
+  /** A key that signed a token of the chain is revoked. */
+  keyRevoked: boolean;
+}
+
 export interface TokenSubjectState {
   agentStatus: string;
   agentOrgId: string;
@@ -88,6 +115,8 @@ export interface TokenSubjectState {
   keyRevoked: boolean;
   /** The scopes the agent holds now (a token's scopes count only while the agent still holds them). */
   agentScopes: string[];
+  /** The agent as read (a token exchange checks its mayAct and audiences without another read). */
+  agent: ClientAgent;
 }
 
 export class ClientStore {
@@ -174,18 +203,76 @@ export class ClientStore {
       const revoked = agent && cache.jtis.get(jti);
       const keyGood = revoked !== undefined ? cache.keys.get(kid) : undefined;
       if (agent && revoked !== undefined && keyGood !== undefined) {
-        return { agentStatus: agent.status, agentOrgId: agent.orgId, revoked, keyRevoked: !keyGood, agentScopes: agent.scopes };
+        return { agentStatus: agent.status, agentOrgId: agent.orgId, revoked, keyRevoked: !keyGood, agentScopes: agent.scopes, agent };
       }
     }
     const ticket = cache?.ticket();
     const rows: (ClientAgentRow & { revoked: boolean; key_revoked: boolean })[] = await this.#ds.query(TOKEN_STATE_SQL, [agentId, jti, kid]);
     const row = rows[0];
     if (!row) return undefined;
+    const agent = clientAgentFromRow(row);
     if (cache && ticket !== undefined) {
-      if (row.status === 'active') cache.agents.set(agentId, clientAgentFromRow(row), ticket);
+      if (row.status === 'active') cache.agents.set(agentId, agent, ticket);
       cache.jtis.set(jti, row.revoked, ticket);
       cache.keys.set(kid, !row.key_revoked, ticket);
     }
-    return { agentStatus: row.status, agentOrgId: row.org_id, revoked: row.revoked, keyRevoked: row.key_revoked, agentScopes: row.scopes };
+    return { agentStatus: row.status, agentOrgId: row.org_id, revoked: row.revoked, keyRevoked: row.key_revoked, agentScopes: row.scopes, agent };
+  }
+
+  /**
+   * tokenState for an exchanged token (RFC 8693): every agent of its chain (subject and actors)
+   * and every token up it, from the same coherent memory (cache.agents, cache.jtis, cache.keys),
+   * else in one round trip. A revocation or suspension anywhere up the chain is heard through
+   * the notifications those entries already have, so the cascade holds on every instance at once.
+   */
+  async chainState(agentIds: string[], tokens: ChainToken[]): Promise<ChainState> {
+    const cache = this.#cache;
+    if (cache) {
+      const agents = new Map<string, ClientAgent>();
+      let complete = true;
+      for (const id of agentIds) {
+        const agent = cache.agents.get(id);
+        if (!agent) {
+          complete = false;
+          break;
+        }
+        agents.set(id, agent);
+      }
+      let revoked = false;
+      let keyRevoked = false;
+      for (const { jti, kid } of complete ? tokens : []) {
+        const jtiRevoked = cache.jtis.get(jti);
+        const keyGood = cache.keys.get(kid);
+        if (jtiRevoked === undefined || keyGood === undefined) {
+          complete = false;
+          break;
+        }
+        revoked ||= jtiRevoked;
+        keyRevoked ||= !keyGood;
+      }
+      if (complete) return { agents, revoked, keyRevoked };
+    }
+    const ticket = cache?.ticket();
+    const jtis = tokens.map((t) => t.jti);
+    const kids = [...new Set(tokens.map((t) => t.kid))];
+    const rows: ((ClientAgentRow & { id: string | null }) & { revoked_jtis: string[]; good_kids: string[] })[] = await this.#ds.query(CHAIN_STATE_SQL, [
+      agentIds,
+      jtis,
+      kids,
+    ]);
+    const revokedJtis = new Set(rows[0]?.revoked_jtis ?? []);
+    const goodKids = new Set(rows[0]?.good_kids ?? []);
+    const agents = new Map<string, ClientAgent>();
+    for (const row of rows) {
+      if (row.id === null) continue;
+      const agent = clientAgentFromRow(row);
+      agents.set(row.id, agent);
+      if (cache && ticket !== undefined && row.status === 'active') cache.agents.set(row.id, agent, ticket);
+    }
+    if (cache && ticket !== undefined) {
+      for (const jti of jtis) cache.jtis.set(jti, revokedJtis.has(jti), ticket);
+      for (const kid of kids) cache.keys.set(kid, goodKids.has(kid), ticket);
+    }
+    return { agents, revoked: jtis.some((j) => revokedJtis.has(j)), keyRevoked: kids.some((k) => !goodKids.has(k)) };
   }
 }

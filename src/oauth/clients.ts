@@ -7,6 +7,9 @@ import type { PublicJwk } from '../credentials/credential.entity.ts';
 // client_secret below is a fixed placeholder the provider requires for secret-based auth
 // methods and never compares (symmetric algorithms, which would use it as a key, are off).
 
+/** The grants an agent may use: its own tokens, and tokens exchanged for another agent's (RFC 8693; grants/token-exchange.ts). */
+export const AGENT_GRANT_TYPES = ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'];
+
 export const CLIENT_SECRET_PLACEHOLDER = 'verified-by-agent-idp-against-bcrypt-hashes';
 
 /** Our metadata beside the standard fields (see extraClientMetadata in provider.ts). */
@@ -41,7 +44,7 @@ export function clientMetadataOf(agent: ClientAgent, keys?: PublicJwk[]): AgentC
   return {
     client_id: agent.id,
     ...(keys ? { jwks: { keys } } : { client_secret: CLIENT_SECRET_PLACEHOLDER }),
-    grant_types: ['client_credentials'],
+    grant_types: AGENT_GRANT_TYPES,
     response_types: [],
     redirect_uris: [],
     token_endpoint_auth_method: keys ? 'private_key_jwt' : 'client_secret_basic',

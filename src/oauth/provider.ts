@@ -9,7 +9,7 @@ import type { AuthThrottle } from '../throttling/auth-throttle.ts';
 import type { TokenQuotas } from '../throttling/token-quota.ts';
 import type { TokenCounter } from '../usage/token-counter.ts';
 import { adapterFactory } from './adapter.ts';
-import { AGENT_METADATA, CLIENT_AUTH_METHODS } from './clients.ts';
+import { AGENT_GRANT_TYPES, AGENT_METADATA, CLIENT_AUTH_METHODS } from './clients.ts';
 import { assertClaims, CLOCK_TOLERANCE_SECONDS } from './client-auth/private-key-jwt.ts';
 import type { ReplaysRepository } from './replays.repository.ts';
 import { publicOrigin } from './hooks/public-origin.ts';
@@ -17,6 +17,8 @@ import type { ClientStore } from './client-store.ts';
 import { noteClientAuth } from './client-auth/note.ts';
 import { useAgentSecrets } from './client-auth/secret.ts';
 import { clientCredentialsGrant } from './grants/client-credentials.ts';
+import { delegationClaims, registerTokenExchange } from './grants/token-exchange.ts';
+import type { AccessTokenVerifier } from './verifier.ts';
 import { throttleTokenAuth } from './hooks/auth-throttle.ts';
 import { pruneDiscovery } from './hooks/discovery.ts';
 import { jwksCaching } from './hooks/jwks-cache.ts';
@@ -27,7 +29,8 @@ import { forwardedClientIp } from '../http/client-ip.ts';
 import { INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, TOKEN_PATH } from './paths.ts';
 
 // oidc-provider configured for one job: the client_credentials grant issuing RFC 9068 JWT
-// access tokens to agents, who authenticate with a secret or a key (private_key_jwt, RFC 7523)
+// access tokens to agents (and the token exchange of RFC 8693, for an agent acting for another:
+// grants/token-exchange.ts), who authenticate with a secret or a key (private_key_jwt, RFC 7523)
 // and may bind their tokens to a key of theirs (DPoP, RFC 9449). Introspection and revocation
 // are our own routes (endpoints/: the provider refuses structured tokens there); no interactive
 // flow, no refresh tokens, no ID tokens. What each piece does is in the file it comes from.
@@ -43,11 +46,25 @@ export interface ProviderDeps {
   quotas: TokenQuotas;
   counter: Pick<TokenCounter, 'issued'>;
   replays: Pick<ReplaysRepository, 'claim'>;
+  /** Checks the subject and actor tokens of a token exchange. */
+  verifier: Pick<AccessTokenVerifier, 'decode' | 'verify'>;
 }
 
 const AUTH_METHODS = [...CLIENT_AUTH_METHODS] as ClientAuthMethod[];
 
-export function buildProvider({ config, keyset, clients, credentials, logger, auditWriter, throttle, quotas, counter, replays }: ProviderDeps): Provider {
+export function buildProvider({
+  config,
+  keyset,
+  clients,
+  credentials,
+  logger,
+  auditWriter,
+  throttle,
+  quotas,
+  counter,
+  replays,
+  verifier,
+}: ProviderDeps): Provider {
   const cookieKey = createHash('sha256').update(`agent-idp cookies ${keyset.activeKid}`).digest('base64url');
   const grant = clientCredentialsGrant(config, keyset, quotas);
   const issuerOrigin = new URL(config.publicUrl).origin;
@@ -66,7 +83,7 @@ export function buildProvider({ config, keyset, clients, credentials, logger, au
     // /console signing in; no other site's page may call /token, /token/introspect or /token/revoke.
     clientBasedCORS: (_ctx, origin) => origin === issuerOrigin,
     clientDefaults: {
-      grant_types: ['client_credentials'],
+      grant_types: AGENT_GRANT_TYPES,
       response_types: [],
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: keyset.activeAlg,
@@ -99,7 +116,18 @@ export function buildProvider({ config, keyset, clients, credentials, logger, au
       dPoP: { enabled: true },
       rpInitiatedLogout: { enabled: false },
     },
-    formats: grant.formats,
+    formats: {
+      customizers: {
+        // An exchanged token is the actor's client_credentials token plus the delegation claims.
+        jwt(ctx, token, jwt) {
+          // Synchronous, as the client_credentials customizer is: no extra await on the /token path.
+          const base = grant.formats.customizers.jwt(ctx, token, jwt);
+          const delegated = delegationClaims(token);
+          if (delegated) Object.assign(jwt.payload, delegated);
+          return base;
+        },
+      },
+    },
     ttl: grant.ttl,
     routes: { token: TOKEN_PATH, jwks: JWKS_PATH },
     discovery: {
@@ -119,6 +147,8 @@ export function buildProvider({ config, keyset, clients, credentials, logger, au
     },
   });
 
+  // RFC 8693, registered before any client loads: a client's grant_types must be known to the provider.
+  registerTokenExchange(provider, { config, keyset, verifier, quotas });
   provider.use(publicOrigin(config.publicUrl));
   // First, so that the audit events of /token name the client behind the proxies (ctx.ip).
   if (config.trustProxy > 0) provider.use(forwardedClientIp(config.trustProxy));

@@ -15,6 +15,7 @@ interface AgentFlags {
   owner?: string;
   ttl?: number;
   requireDpop?: boolean;
+  mayAct?: string[];
 }
 
 function agentBody(flags: AgentFlags): Record<string, unknown> {
@@ -26,6 +27,7 @@ function agentBody(flags: AgentFlags): Record<string, unknown> {
   if (flags.owner !== undefined) body.owner = flags.owner;
   if (flags.ttl !== undefined) body.accessTokenTtlSeconds = flags.ttl;
   if (flags.requireDpop !== undefined) body.requireDpop = flags.requireDpop;
+  if (flags.mayAct) body.mayAct = flags.mayAct;
   return body;
 }
 
@@ -42,6 +44,7 @@ export function printAgent(agent: Agent): void {
     ['token ttl', `${agent.accessTokenTtlSeconds} s`],
     ['token quota', agent.tokenQuota ? JSON.stringify(agent.tokenQuota) : null],
     ['require dpop', agent.requireDpop ? 'yes' : 'no'],
+    ['may act for it', agent.mayAct.length ? list(agent.mayAct) : null],
     ['metadata', Object.keys(agent.metadata).length ? JSON.stringify(agent.metadata) : null],
     ['created', localTime(agent.createdAt)],
     ['updated', localTime(agent.updatedAt)],
@@ -56,7 +59,8 @@ function withAgentFlags(command: Command): Command {
     .option('--owner <owner>', 'who answers for the agent')
     .option('--ttl <seconds>', 'access token lifetime, 60 to 86400 seconds', integer(60, 86400))
     .option('--require-dpop', 'its tokens must be DPoP-bound (RFC 9449): /token without a DPoP proof is refused')
-    .option('--no-require-dpop', 'its tokens may be plain bearer tokens (the default)');
+    .option('--no-require-dpop', 'its tokens may be plain bearer tokens (the default)')
+    .option('--may-act <agent-id>', 'an agent of the org that may act for this one (RFC 8693 token exchange; repeat for several)', collect);
 }
 
 export function registerAgents(program: Command): void {
@@ -102,7 +106,9 @@ export function registerAgents(program: Command): void {
     .action(async (agentId: string, options: AgentFlags, command: Command) => {
       const body = agentBody(options);
       if (!Object.keys(body).length)
-        throw new UsageError('nothing to change: give at least one of --name, --scope, --audience, --description, --owner, --ttl, --[no-]require-dpop');
+        throw new UsageError(
+          'nothing to change: give at least one of --name, --scope, --audience, --description, --owner, --ttl, --[no-]require-dpop, --may-act',
+        );
       const agent = await managementApi(command).request<Agent>('PATCH', `/agents/${encodeURIComponent(agentId)}`, { body });
       if (globals(command).json) return printJson(agent);
       printAgent(agent);

@@ -19,6 +19,7 @@ const ACTIONS = [
   'credential.rotated',
   'credential.revoked',
   'token.issued',
+  'token.exchanged',
   'token.denied',
   'token.introspected',
   'token.revoked',

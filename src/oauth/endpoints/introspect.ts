@@ -32,6 +32,8 @@ export async function introspect(verifier: Pick<AccessTokenVerifier, 'verify'>, 
     // RFC 9449 §6.2: a bound token says so, and names its key.
     ...(claims.cnf?.jkt ? { token_type: 'DPoP' as const, cnf: { jkt: claims.cnf.jkt } } : { token_type: 'Bearer' as const }),
     org_id: claims.org_id,
+    // RFC 8693 §4.1: an exchanged token names who acts for its subject.
+    ...(claims.act ? { act: claims.act } : {}),
   };
 }
 

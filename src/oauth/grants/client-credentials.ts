@@ -4,8 +4,7 @@ import type { Keyset } from '../../keys/key-ring.ts';
 import { allowedAudiences, unregisteredScope } from '../../policies/grants.ts';
 import type { AgentClient } from '../clients.ts';
 import type { TokenQuotas } from '../../throttling/token-quota.ts';
-import { clientAuthNotes } from '../client-auth/note.ts';
-import { TooManyRequests } from '../hooks/auth-throttle.ts';
+import { assertWithinQuota } from './quota.ts';
 import { managementAudiences } from '../paths.ts';
 
 // The client_credentials grant (RFC 6749 §4.4) as agents use it: RFC 9068 JWT access tokens for
@@ -21,7 +20,10 @@ export function clientCredentialsGrant(
   config: Config,
   keyset: Keyset,
   quotas: Pick<TokenQuotas, 'refusal'>,
-): Pick<Configuration, 'ttl' | 'formats'> & { features: Configuration['features'] } {
+): Pick<Configuration, 'ttl'> & {
+  features: Configuration['features'];
+  formats: { customizers: { jwt: NonNullable<NonNullable<NonNullable<Configuration['formats']>['customizers']>['jwt']> } };
+} {
   const management = managementAudiences(config.publicUrl);
   const audiencesOf = (client: AgentClient) =>
     allowedAudiences({ scopes: client.agent_scopes, audiences: client.agent_audiences }, management, config.defaultAudience);
@@ -40,21 +42,7 @@ export function clientCredentialsGrant(
           if (!audiencesOf(client).includes(resourceIndicator)) {
             throw new errors.InvalidTarget('the resource is not one of the audiences this agent is registered for');
           }
-          // The agent's token quota: decided from memory, before anything is signed.
-          const refusal = quotas.refusal(client.clientId, client.token_quota);
-          if (refusal) {
-            ctx.set('Retry-After', String(refusal.retryAfterSeconds));
-            const note = clientAuthNotes.getStore();
-            if (note) {
-              note.reason = 'quota_exceeded';
-              // Recorded once per agent and window, not per refused request.
-              note.refused = !refusal.first;
-            }
-            const per = refusal.limit === 'perMinute' ? 'minute' : 'hour';
-            throw new TooManyRequests(
-              `this agent's quota of ${refusal.quota} tokens per ${per} is used up; try again in ${refusal.retryAfterSeconds} seconds (cache a token until it expires)`,
-            );
-          }
+          assertWithinQuota(ctx, client, quotas);
           const registered = client.agent_scopes;
           const requested = ctx.oidc.params?.scope as string | undefined;
           if (requested) {

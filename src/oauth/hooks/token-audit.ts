@@ -9,8 +9,9 @@ import type { TokenCounter } from '../../usage/token-counter.ts';
 import type { AgentClient } from '../clients.ts';
 import { claimedClientId, clientAuthNotes, type ClientAuthNote } from '../client-auth/note.ts';
 import { dpopErrors } from './dpop-errors.ts';
+import { delegationOf } from '../grants/token-exchange.ts';
 
-// token.issued or token.denied for every /token answer below 500, committed before the answer
+// token.issued (token.exchanged for RFC 8693) or token.denied for every /token answer below 500, committed before the answer
 // leaves: no token without its event. (And, being the one hook that looks at every answer inside
 // the note, the DPoP answers oidc-provider words too vaguely: dpop-errors.ts.) Runs inside noteClientAuth (client-auth/note.ts), whose
 // note says which credential matched or why none did.
@@ -37,6 +38,33 @@ async function recordTokenAnswer(ctx: KoaContextWithOIDC, note: ClientAuthNote, 
       'x5t#S256'?: string;
       jkt?: string;
     };
+    const delegation = delegationOf(token);
+    if (delegation) {
+      // RFC 8693: who the token is for, who acts, and the chain it came down; jtis only, never a token.
+      await writer.write(
+        clientEvent(
+          koaCtx,
+          { id: client!.clientId, orgId: client!.org_id },
+          'token.exchanged',
+          { type: 'token', id: token.jti },
+          {
+            subject: delegation.subject,
+            actor: client!.clientId,
+            chain: delegation.agents,
+            subjectJti: delegation.tokens[delegation.tokens.length - 1].jti,
+            jti: token.jti,
+            scope: token.scope ?? null,
+            aud: token.resourceServer?.audience ?? null,
+            kid: activeKid,
+            credentialId: note.credentialId ?? null,
+            ...(token.jkt ? { dpopJkt: token.jkt } : {}),
+            expiresIn: body.expires_in,
+          },
+        ),
+      );
+      counter.issued(client!.clientId, client!.org_id);
+      return;
+    }
     await writer.write(
       clientEvent(
         koaCtx,
