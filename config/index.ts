@@ -42,6 +42,8 @@ export interface Config {
   /** The Prometheus listener's port; undefined when METRICS_PORT=off. */
   metricsPort: number | undefined;
   metricsHost: string;
+  /** Federation (RFC 7523 §2.1): issuers may be http on loopback, and their fetches may reach private addresses (development and tests only). */
+  federationAllowInsecureIssuers: boolean;
 }
 
 export class ConfigError extends Error {
@@ -70,6 +72,14 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
   return value;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
 }
 
 function url(env: Env, name: string, fallback: string, protocols: string[]): string {
@@ -165,5 +175,6 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownDelaySeconds: integer(env, 'SHUTDOWN_DELAY_SECONDS', 0, 0, 300),
     metricsPort,
     metricsHost,
+    federationAllowInsecureIssuers: boolean(env, 'FEDERATION_ALLOW_INSECURE_ISSUERS', false),
   };
 }
