@@ -11,6 +11,7 @@ import { CreateAuthFailures1763769600800 } from './1763769600800-CreateAuthFailu
 import { AddLimitsAndQuotas1763769600900 } from './1763769600900-AddLimitsAndQuotas.ts';
 import { CreateTokenCounts1763769601000 } from './1763769601000-CreateTokenCounts.ts';
 import { AddKeyCredentials1763769601100 } from './1763769601100-AddKeyCredentials.ts';
+import { CreateFederatedIdentities1763769601500 } from './1763769601500-CreateFederatedIdentities.ts';
 
 export const migrations = [
   CreateOrgs1763769600000,
@@ -25,4 +26,5 @@ export const migrations = [
   AddLimitsAndQuotas1763769600900,
   CreateTokenCounts1763769601000,
   AddKeyCredentials1763769601100,
+  CreateFederatedIdentities1763769601500,
 ];

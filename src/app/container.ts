@@ -7,6 +7,7 @@ import { StateCache } from '../coherence/state-cache.ts';
 import { settledBy, type SettleStep } from '../coherence/settled.ts';
 import { AgentsRepository } from '../agents/agents.repository.ts';
 import { AgentsService } from '../agents/agents.service.ts';
+import { FederatedIdentitiesRepository } from '../agents/federated-identities.repository.ts';
 import { CredentialsRepository } from '../credentials/credentials.repository.ts';
 import { CredentialsService } from '../credentials/credentials.service.ts';
 import { SecretMemory } from '../credentials/secret-memory.ts';
@@ -63,6 +64,7 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
   const repositories = {
     orgs: new OrgsRepository(ds),
     agents: new AgentsRepository(ds),
+    federatedIdentities: new FederatedIdentitiesRepository(ds),
     credentials: new CredentialsRepository(ds),
     keys: new KeysRepository(ds),
     audit: new AuditRepository(ds),
@@ -73,7 +75,9 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
   const keyRing = new KeyRing(repositories.keys, masterKey, notify, logger);
   const keys = new KeysService(ds, repositories.keys, masterKey, config, logger, keyRing);
   const credentials = new CredentialsService(ds, repositories, new SecretMemory(config.secretMemorySeconds), { bcryptCost: config.bcryptCost });
-  const agents = new AgentsService(ds, repositories.agents, credentials, repositories.orgs, managementAudiences(config.publicUrl));
+  const agents = new AgentsService(ds, repositories.agents, credentials, repositories.orgs, managementAudiences(config.publicUrl), repositories.federatedIdentities, {
+    allowInsecure: config.federationAllowInsecureIssuers,
+  });
   const orgs = new OrgsService(ds, repositories, credentials);
 
   const auditWriter = new AuditWriter(repositories.audit, logger);
