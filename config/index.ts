@@ -44,6 +44,8 @@ export interface Config {
   metricsHost: string;
   /** Federation (RFC 7523 §2.1): issuers may be http on loopback, and their fetches may reach private addresses (development and tests only). */
   federationAllowInsecureIssuers: boolean;
+  /** The deadline of each fetch of a federation issuer's discovery document or JWKS. */
+  federationFetchTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -176,5 +178,6 @@ export function loadConfig(env: Env = process.env): Config {
     metricsPort,
     metricsHost,
     federationAllowInsecureIssuers: boolean(env, 'FEDERATION_ALLOW_INSECURE_ISSUERS', false),
+    federationFetchTimeoutMs: integer(env, 'FEDERATION_FETCH_TIMEOUT_MS', 5000, 100, 30_000),
   };
 }
