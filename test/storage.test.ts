@@ -65,6 +65,7 @@ describe('migrations', () => {
         'audit_events',
         'auth_failures',
         'credentials',
+        'federated_identities',
         'org_token_counts',
         'orgs',
         'removed_management_audiences',

@@ -64,10 +64,15 @@ export class AgentsService {
     const seen = new Set<string>();
     return input.map((identity, i) => {
       const problem = outboundUrlProblem(identity.issuer, this.#issuers);
-      if (problem) throw new ValidationFailed('a federated identity names an issuer that cannot be used', [{ field: `/federatedIdentities/${i}/issuer`, message: problem }]);
+      if (problem)
+        throw new ValidationFailed('a federated identity names an issuer that cannot be used', [
+          { field: `/federatedIdentities/${i}/issuer`, message: problem },
+        ]);
       const pair = JSON.stringify([identity.issuer, identity.subject]);
       if (seen.has(pair)) {
-        throw new ValidationFailed('the same issuer and subject are listed twice', [{ field: `/federatedIdentities/${i}`, message: 'duplicates an earlier entry' }]);
+        throw new ValidationFailed('the same issuer and subject are listed twice', [
+          { field: `/federatedIdentities/${i}`, message: 'duplicates an earlier entry' },
+        ]);
       }
       seen.add(pair);
       return { issuer: identity.issuer, subject: identity.subject, audience: identity.audience ?? null };
@@ -150,7 +155,11 @@ export class AgentsService {
   }
 
   /** Returns the agent as changed, and what changed: the fields, and whether it was suspended or reactivated. */
-  async update(actor: Actor, agentId: string, changes: AgentChanges): Promise<{ agent: AgentView; fields: string[]; statusChange?: 'suspended' | 'reactivated' }> {
+  async update(
+    actor: Actor,
+    agentId: string,
+    changes: AgentChanges,
+  ): Promise<{ agent: AgentView; fields: string[]; statusChange?: 'suspended' | 'reactivated' }> {
     const agent = await this.#find(actor.orgId, agentId);
     if (agent.status === 'decommissioned') {
       throw new Conflict('agent_decommissioned', `agent ${agentId} is decommissioned and cannot change`);
@@ -166,17 +175,17 @@ export class AgentsService {
         actor.orgId,
         agentId,
         {
-      name: updated.name,
-      description: updated.description,
-      owner: updated.owner,
-      status: updated.status,
-      scopes: updated.scopes,
-      audiences: updated.audiences,
-      metadata: updated.metadata,
-      accessTokenTtlSeconds: updated.accessTokenTtlSeconds,
-      tokenQuota: updated.tokenQuota,
-      requireDpop: updated.requireDpop,
-      updatedAt: updated.updatedAt,
+          name: updated.name,
+          description: updated.description,
+          owner: updated.owner,
+          status: updated.status,
+          scopes: updated.scopes,
+          audiences: updated.audiences,
+          metadata: updated.metadata,
+          accessTokenTtlSeconds: updated.accessTokenTtlSeconds,
+          tokenQuota: updated.tokenQuota,
+          requireDpop: updated.requireDpop,
+          updatedAt: updated.updatedAt,
         },
         manager,
       );

@@ -30,6 +30,8 @@ import { RevocationPurge } from '../oauth/revocation-purge.ts';
 import { managementAudiences } from '../oauth/paths.ts';
 import { buildProvider } from '../oauth/provider.ts';
 import { ProviderHost } from '../oauth/provider-host.ts';
+import { IssuerKeys } from '../oauth/federation/issuer-keys.ts';
+import { AssertionVerifier } from '../oauth/federation/assertion.ts';
 import { AccessTokenVerifier } from '../oauth/verifier.ts';
 import { AuthFailuresRepository } from '../throttling/auth-failures.repository.ts';
 import { AuthThrottle } from '../throttling/auth-throttle.ts';
@@ -75,9 +77,17 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
   const keyRing = new KeyRing(repositories.keys, masterKey, notify, logger);
   const keys = new KeysService(ds, repositories.keys, masterKey, config, logger, keyRing);
   const credentials = new CredentialsService(ds, repositories, new SecretMemory(config.secretMemorySeconds), { bcryptCost: config.bcryptCost });
-  const agents = new AgentsService(ds, repositories.agents, credentials, repositories.orgs, managementAudiences(config.publicUrl), repositories.federatedIdentities, {
-    allowInsecure: config.federationAllowInsecureIssuers,
-  });
+  const agents = new AgentsService(
+    ds,
+    repositories.agents,
+    credentials,
+    repositories.orgs,
+    managementAudiences(config.publicUrl),
+    repositories.federatedIdentities,
+    {
+      allowInsecure: config.federationAllowInsecureIssuers,
+    },
+  );
   const orgs = new OrgsService(ds, repositories, credentials);
 
   const auditWriter = new AuditWriter(repositories.audit, logger);
@@ -167,7 +177,14 @@ export type Container = ReturnType<typeof buildContainer>;
 export function buildOAuth(c: Container): { providerHost: ProviderHost; verifier: AccessTokenVerifier } {
   const { config, keyRing, clients, credentials, logger, auditWriter, throttle, quotas, counter } = c;
   const replays = c.repositories.replays;
-  const provider = () => buildProvider({ config, keyset: keyRing.current, clients, credentials, logger, auditWriter, throttle, quotas, counter, replays });
+  // Kept across Provider rebuilds: the external issuers' keys do not change with ours.
+  const issuerKeys = new IssuerKeys(
+    { allowInsecure: config.federationAllowInsecureIssuers },
+    { fetchTimeoutMs: config.federationFetchTimeoutMs, clock: c.clock },
+  );
+  const federation = new AssertionVerifier(issuerKeys, replays, config.publicUrl);
+  const provider = () =>
+    buildProvider({ config, keyset: keyRing.current, clients, credentials, logger, auditWriter, throttle, quotas, counter, replays, federation });
   const providerHost = new ProviderHost(provider());
   const verifier = new AccessTokenVerifier(config.publicUrl, keyRing.current, clients);
   keyRing.onChange((next) => {

@@ -139,22 +139,26 @@ export function outboundGet(url: string, policy: OutboundPolicy, limits: Outboun
         reject(err);
       } else resolve(answer!);
     };
-    const req = request(target, { method: 'GET', headers: { accept, 'user-agent': 'agent-idp' }, lookup: guardedLookup(policy) as never, agent: false }, (res) => {
-      const status = res.statusCode ?? 0;
-      if (status >= 300 && status < 400) return finish(new OutboundError('redirect', `${url} answered ${status}; redirects are not followed`));
-      if (status < 200 || status >= 300) return finish(new OutboundError('status', `${url} answered ${status}`));
-      const declared = Number(res.headers['content-length']);
-      if (declared > limits.maxBytes) return finish(new OutboundError('too_large', `${url} answered more than ${limits.maxBytes} bytes`));
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > limits.maxBytes) return finish(new OutboundError('too_large', `${url} answered more than ${limits.maxBytes} bytes`));
-        chunks.push(chunk);
-      });
-      res.on('end', () => finish(undefined, { status, headers: res.headers, body: Buffer.concat(chunks, size) }));
-      res.on('error', (err) => finish(new OutboundError('network', `${url}: ${err.message}`)));
-    });
+    const req = request(
+      target,
+      { method: 'GET', headers: { accept, 'user-agent': 'agent-idp' }, lookup: guardedLookup(policy) as never, agent: false },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 300 && status < 400) return finish(new OutboundError('redirect', `${url} answered ${status}; redirects are not followed`));
+        if (status < 200 || status >= 300) return finish(new OutboundError('status', `${url} answered ${status}`));
+        const declared = Number(res.headers['content-length']);
+        if (declared > limits.maxBytes) return finish(new OutboundError('too_large', `${url} answered more than ${limits.maxBytes} bytes`));
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > limits.maxBytes) return finish(new OutboundError('too_large', `${url} answered more than ${limits.maxBytes} bytes`));
+          chunks.push(chunk);
+        });
+        res.on('end', () => finish(undefined, { status, headers: res.headers, body: Buffer.concat(chunks, size) }));
+        res.on('error', (err) => finish(new OutboundError('network', `${url}: ${err.message}`)));
+      },
+    );
     const deadline = setTimeout(() => finish(new OutboundError('timeout', `${url} did not answer within ${limits.timeoutMs} ms`)), limits.timeoutMs);
     req.on('error', (err) => finish(err instanceof OutboundError ? err : new OutboundError('network', `${url}: ${err.message}`)));
     req.end();
