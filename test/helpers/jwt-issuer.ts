@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { SignJWT, exportJWK, exportPKCS8, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 
 // A real external issuer on loopback for the jwt-bearer grant (RFC 7523 §2.1): its own
 // discovery document and JWKS served by node:http, its keys made by jose. A CI platform or a
@@ -11,6 +11,8 @@ export interface IssuerKey {
   kid: string;
   alg: string;
   privateKey: CryptoKey;
+  /** The same private key in PKCS #8 PEM (the bench's load generator signs with node:crypto). */
+  privateKeyPem: string;
   publicJwk: JWK;
 }
 
@@ -30,9 +32,9 @@ export interface JwtIssuer {
 export const ISSUER_JWKS_PATH = '/keys';
 
 async function newKey(alg = 'ES256'): Promise<IssuerKey> {
-  const { privateKey, publicKey } = await generateKeyPair(alg);
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const kid = randomUUID();
-  return { kid, alg, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
+  return { kid, alg, privateKey, privateKeyPem: await exportPKCS8(privateKey), publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
 }
 
 export async function startJwtIssuer(options: { port?: number; cacheControl?: string } = {}): Promise<JwtIssuer> {
