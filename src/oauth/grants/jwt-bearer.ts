@@ -17,8 +17,9 @@ import { AssertionRefused, type AssertionVerifier } from '../federation/assertio
 
 const DESCRIPTIONS: Record<string, string> = {
   malformed: 'the assertion is not a JWT with iss and sub',
-  unknown_issuer: 'no agent federates with the issuer of the assertion',
-  unknown_subject: 'no agent federates with the subject of the assertion',
+  // One answer for both: the caller learns nothing of which issuers are mapped (token.denied tells the two apart).
+  unknown_issuer: 'no agent federates with the issuer and subject of the assertion',
+  unknown_subject: 'no agent federates with the issuer and subject of the assertion',
   agent_suspended: 'the agent the assertion maps to is suspended',
   agent_decommissioned: 'the agent the assertion maps to is decommissioned',
 };
