@@ -27,6 +27,35 @@ describe('loadConfig', () => {
       shutdownDelaySeconds: 0,
       metricsPort: 9464,
       metricsHost: '0.0.0.0',
+      webhookExpiryWarningDays: 7,
+      webhookRetryBaseSeconds: 10,
+      webhookDisableAfterHours: 72,
+      webhookAllowInsecureUrls: false,
+      webhookAllowPrivateTargets: false,
+      auditCheckpointSeconds: 60,
+    });
+  });
+
+  it('reads the webhook settings', () => {
+    expect(
+      loadConfig({
+        WEBHOOK_EXPIRY_WARNING_DAYS: '14',
+        WEBHOOK_RETRY_BASE_SECONDS: '1',
+        WEBHOOK_DISABLE_AFTER_HOURS: '24',
+        WEBHOOK_ALLOW_INSECURE_URLS: 'true',
+        WEBHOOK_ALLOW_PRIVATE_TARGETS: '1',
+      }),
+    ).toMatchObject({
+      webhookExpiryWarningDays: 14,
+      webhookRetryBaseSeconds: 1,
+      webhookDisableAfterHours: 24,
+      webhookAllowInsecureUrls: true,
+      webhookAllowPrivateTargets: true,
+    });
+    expect(loadConfig({ AUDIT_CHECKPOINT_SECONDS: '1' }).auditCheckpointSeconds).toBe(1);
+    expect(loadConfig({ WEBHOOK_ALLOW_INSECURE_URLS: 'false', WEBHOOK_ALLOW_PRIVATE_TARGETS: '0' })).toMatchObject({
+      webhookAllowInsecureUrls: false,
+      webhookAllowPrivateTargets: false,
     });
   });
 
@@ -69,6 +98,13 @@ describe('loadConfig', () => {
     [{ TRUST_PROXY: '11' }, 'TRUST_PROXY'],
     [{ SHUTDOWN_DELAY_SECONDS: '1.5' }, 'SHUTDOWN_DELAY_SECONDS'],
     [{ SHUTDOWN_DELAY_SECONDS: '301' }, 'SHUTDOWN_DELAY_SECONDS'],
+    [{ WEBHOOK_EXPIRY_WARNING_DAYS: '0' }, 'WEBHOOK_EXPIRY_WARNING_DAYS'],
+    [{ AUDIT_CHECKPOINT_SECONDS: '0' }, 'AUDIT_CHECKPOINT_SECONDS'],
+    [{ AUDIT_CHECKPOINT_SECONDS: '3601' }, 'AUDIT_CHECKPOINT_SECONDS'],
+    [{ WEBHOOK_RETRY_BASE_SECONDS: '0.5' }, 'WEBHOOK_RETRY_BASE_SECONDS'],
+    [{ WEBHOOK_DISABLE_AFTER_HOURS: 'never' }, 'WEBHOOK_DISABLE_AFTER_HOURS'],
+    [{ WEBHOOK_ALLOW_INSECURE_URLS: 'yes' }, 'WEBHOOK_ALLOW_INSECURE_URLS'],
+    [{ WEBHOOK_ALLOW_PRIVATE_TARGETS: 'on' }, 'WEBHOOK_ALLOW_PRIVATE_TARGETS'],
     [{ METRICS_PORT: 'on' }, 'METRICS_PORT'],
     [{ METRICS_PORT: '70000' }, 'METRICS_PORT'],
     [{ METRICS_PORT: '3000' }, 'METRICS_PORT'],

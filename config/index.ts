@@ -42,6 +42,18 @@ export interface Config {
   /** The Prometheus listener's port; undefined when METRICS_PORT=off. */
   metricsPort: number | undefined;
   metricsHost: string;
+  /** How long before a credential's expiresAt the credential.expiring_soon event goes out. */
+  webhookExpiryWarningDays: number;
+  /** The first retry of a failed webhook delivery waits about this long; each further one twice as long. */
+  webhookRetryBaseSeconds: number;
+  /** An endpoint failing without a success for this long is disabled. */
+  webhookDisableAfterHours: number;
+  /** http:// webhook URLs are accepted (development); otherwise https only. */
+  webhookAllowInsecureUrls: boolean;
+  /** Webhooks may reach loopback, private and link-local addresses (development and tests). */
+  webhookAllowPrivateTargets: boolean;
+  /** How often each chain of the audit log that got events gets a signed checkpoint. */
+  auditCheckpointSeconds: number;
   /** Federation (RFC 7523 §2.1): issuers may be http on loopback, and their fetches may reach private addresses (development and tests only). */
   federationAllowInsecureIssuers: boolean;
   /** The deadline of each fetch of a federation issuer's discovery document or JWKS. */
@@ -76,11 +88,10 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
-function boolean(env: Env, name: string, fallback: boolean): boolean {
+function flag(env: Env, name: string): boolean {
   const raw = read(env, name)?.toLowerCase();
-  if (raw === undefined) return fallback;
-  if (raw === 'true') return true;
-  if (raw === 'false') return false;
+  if (raw === undefined || raw === 'false' || raw === '0') return false;
+  if (raw === 'true' || raw === '1') return true;
   throw new ConfigError(name, `must be true or false, got "${raw}"`);
 }
 
@@ -177,7 +188,13 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownDelaySeconds: integer(env, 'SHUTDOWN_DELAY_SECONDS', 0, 0, 300),
     metricsPort,
     metricsHost,
-    federationAllowInsecureIssuers: boolean(env, 'FEDERATION_ALLOW_INSECURE_ISSUERS', false),
+    webhookExpiryWarningDays: integer(env, 'WEBHOOK_EXPIRY_WARNING_DAYS', 7, 1, 365),
+    webhookRetryBaseSeconds: integer(env, 'WEBHOOK_RETRY_BASE_SECONDS', 10, 1, 3600),
+    webhookDisableAfterHours: integer(env, 'WEBHOOK_DISABLE_AFTER_HOURS', 72, 1, 8760),
+    webhookAllowInsecureUrls: flag(env, 'WEBHOOK_ALLOW_INSECURE_URLS'),
+    webhookAllowPrivateTargets: flag(env, 'WEBHOOK_ALLOW_PRIVATE_TARGETS'),
+    auditCheckpointSeconds: integer(env, 'AUDIT_CHECKPOINT_SECONDS', 60, 1, 3600),
+    federationAllowInsecureIssuers: flag(env, 'FEDERATION_ALLOW_INSECURE_ISSUERS'),
     federationFetchTimeoutMs: integer(env, 'FEDERATION_FETCH_TIMEOUT_MS', 5000, 100, 30_000),
   };
 }

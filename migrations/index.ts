@@ -11,6 +11,8 @@ import { CreateAuthFailures1763769600800 } from './1763769600800-CreateAuthFailu
 import { AddLimitsAndQuotas1763769600900 } from './1763769600900-AddLimitsAndQuotas.ts';
 import { CreateTokenCounts1763769601000 } from './1763769601000-CreateTokenCounts.ts';
 import { AddKeyCredentials1763769601100 } from './1763769601100-AddKeyCredentials.ts';
+import { CreateWebhooks1763769601200 } from './1763769601200-CreateWebhooks.ts';
+import { CreateAuditCheckpoints1763769601300 } from './1763769601300-CreateAuditCheckpoints.ts';
 import { CreateFederatedIdentities1763769601500 } from './1763769601500-CreateFederatedIdentities.ts';
 
 export const migrations = [
@@ -26,5 +28,7 @@ export const migrations = [
   AddLimitsAndQuotas1763769600900,
   CreateTokenCounts1763769601000,
   AddKeyCredentials1763769601100,
+  CreateWebhooks1763769601200,
+  CreateAuditCheckpoints1763769601300,
   CreateFederatedIdentities1763769601500,
 ];

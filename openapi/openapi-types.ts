@@ -169,7 +169,7 @@ export interface paths {
          *     to the agent's registered scopes. The audiences the agent may ask for with `resource`
          *     (RFC 8707) are its registered `audiences`, plus the management API's `<issuer>/api/v1`
          *     and the MCP server's `<issuer>/mcp` when it holds a management scope (`agents:read`,
-         *     `agents:write`, `audit:read`, `keys:*`, `orgs:*`): those are implied, never registered,
+         *     `agents:write`, `audit:read`, `webhooks:*`, `keys:*`, `orgs:*`): those are implied, never registered,
          *     and follow the issuer (`PUBLIC_URL`).
          *     Without `resource`, the token's audience is the agent's first registered audience; with
          *     none registered, `<issuer>/api/v1` if it holds a management scope, else
@@ -410,7 +410,7 @@ export interface paths {
         put?: never;
         /**
          * Create a tenant with its first admin agent
-         * @description Creates an org and its first admin agent (scopes `agents:read agents:write audit:read`)
+         * @description Creates an org and its first admin agent (scopes `agents:read agents:write audit:read webhooks:read webhooks:write`)
          *     with one credential. The admin's `clientSecret` is shown only in this answer.
          *
          *     Required scope: `orgs:write` (operators of the root org only).
@@ -785,6 +785,62 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit/checkpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Signed checkpoints of the audit log
+         * @description Each org's events form a chain of checkpoints, made every `AUDIT_CHECKPOINT_SECONDS` for
+         *     each chain that got events: `root` commits to exactly the chain's events in `[from, to)`
+         *     (canonical serialization and hash chain: see the README's "Audit verification"),
+         *     `previous` is the SHA-256 of the previous checkpoint's payload, and `signature` is a
+         *     compact JWS of the payload by the IdP's signing key (`kid` in its header; the public key
+         *     stays at `GET /api/v1/keys/public/{kid}` after the key is removed). Oldest first, pages
+         *     by `cursor`. The caller's org's chain; operators also get the service's chain
+         *     (`orgId: null`). `retainedFrom`: windows before it hold events dropped by retention.
+         *
+         *     Required scope: `audit:read`.
+         */
+        get: operations["listAuditCheckpoints"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify the audit log against its checkpoints
+         * @description Checks every checkpoint of the caller's chains that meets `[from, to)`: its signature,
+         *     its link to the previous checkpoint, and that the events stored now are exactly those it
+         *     covers. Each problem names the checkpoint and what broke: `event_changed`,
+         *     `event_missing`, `event_added`, `chain_broken` or `bad_signature` (a checkpoint changed
+         *     after it was signed). Checkpoints of windows dropped by retention are listed in
+         *     `purged`, not as problems. Events after the newest checkpoint are not covered yet.
+         *
+         *     Required scope: `audit:read`.
+         */
+        get: operations["verifyAuditLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit/{eventId}": {
         parameters: {
             query?: never;
@@ -806,6 +862,164 @@ export interface paths {
          *     ```
          */
         get: operations["getAuditEvent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the org's webhooks
+         * @description Never includes a secret.
+         *
+         *     Required scope: `webhooks:read`.
+         */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Register a webhook
+         * @description The org's events of the types in `events` (exact types, or `prefix.*`) are POSTed to
+         *     `url` as Standard Webhooks: headers `webhook-id` (the event id: dedupe on it),
+         *     `webhook-timestamp` (unix seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of
+         *     "<id>.<timestamp>.<body>">` keyed with the secret's decoded bytes). The `secret` is shown
+         *     only in this answer; it is stored encrypted. `token.issued`, `token.introspected` and
+         *     `token.exchanged` are never sent. The URL must be https (unless
+         *     `WEBHOOK_ALLOW_INSECURE_URLS`) and may not reach a loopback, private or link-local
+         *     address (checked again at every attempt, on the address connected to, unless
+         *     `WEBHOOK_ALLOW_PRIVATE_TARGETS`). At most 20 webhooks per org (409 `limit_reached`).
+         *
+         *     Required scope: `webhooks:write`.
+         *
+         *     ```sh
+         *     curl -s -X POST http://localhost:3000/api/v1/webhooks \
+         *       -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+         *       -d '{"url":"https://hooks.example.com/idp","events":["credential.*","agent.suspended"]}'
+         *     ```
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{webhookId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * One webhook
+         * @description Required scope: `webhooks:read`.
+         */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook
+         * @description The webhook and its delivery log are deleted; nothing more is sent to it.
+         *
+         *     Required scope: `webhooks:write`.
+         */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook
+         * @description Changes the fields given. `enabled: true` re-enables a webhook that was disabled after
+         *     failing for `WEBHOOK_DISABLE_AFTER_HOURS`; its pending deliveries then go out again.
+         *
+         *     Required scope: `webhooks:write`.
+         */
+        patch: operations["updateWebhook"];
+        trace?: never;
+    };
+    "/api/v1/webhooks/{webhookId}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a webhook's signing secret
+         * @description A new secret, shown only in this answer. For `gracePeriodSeconds` (default 0) the
+         *     replaced secret signs too: `webhook-signature` then carries two signatures, so a
+         *     receiver can switch without missing an event.
+         *
+         *     Required scope: `webhooks:write`.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{webhookId}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a webhook.test event
+         * @description Queues a `webhook.test` event for this webhook alone, whatever its `events`; it is sent
+         *     at once, with the same signature and retries as any other. Follow it in the delivery log.
+         *
+         *     Required scope: `webhooks:write`.
+         */
+        post: operations["testWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{webhookId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A webhook's delivery log
+         * @description Newest first, keyset pages: pass `nextCursor` as `cursor` for the next one. A delivery
+         *     is `pending` (with `nextAttemptAt`) until an attempt gets a 2xx (`delivered`) or it has
+         *     been retried for 24 hours (`failed`).
+         *
+         *     Required scope: `webhooks:read`.
+         */
+        get: operations["listWebhookDeliveries"];
         put?: never;
         post?: never;
         delete?: never;
@@ -998,6 +1212,79 @@ export interface components {
             from?: components["schemas"]["AuditQuery"]["from"];
             to?: components["schemas"]["AuditQuery"]["to"];
         };
+        AuditCheckpointsQuery: {
+            /** Format: date-time */
+            from?: string;
+            /** Format: date-time */
+            to?: string;
+            cursor?: string;
+            /** @default 100 */
+            limit: number;
+        };
+        AuditVerifyQuery: {
+            /** Format: date-time */
+            from?: string;
+            /** Format: date-time */
+            to?: string;
+        };
+        AuditCheckpoint: {
+            /** Format: uuid */
+            checkpointId: string;
+            /**
+             * Format: uuid
+             * @description The chain's org; null for the service's chain.
+             */
+            orgId: string | null;
+            seq: number;
+            /**
+             * Format: date-time
+             * @description Inclusive.
+             */
+            from: string;
+            /**
+             * Format: date-time
+             * @description Exclusive; the next checkpoint's from.
+             */
+            to: string;
+            count: number;
+            root: string;
+            previous: string | null;
+            /** @description Compact JWS (RFC 7515) of the canonical payload; header {alg, kid, typ: aidp-audit-checkpoint}. */
+            signature: string;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        AuditCheckpointPage: {
+            data: components["schemas"]["AuditCheckpoint"][];
+            nextCursor: string | null;
+            /**
+             * Format: date-time
+             * @description The oldest instant retention still keeps.
+             */
+            retainedFrom: string;
+        };
+        AuditVerification: {
+            verified: boolean;
+            /** @description Events checked against their checkpoints. */
+            events: number;
+            checkpoints: number;
+            /** @description Only when verified is false. */
+            problems?: {
+                /** Format: uuid */
+                checkpointId: string;
+                /** @enum {string} */
+                reason: "event_changed" | "event_missing" | "event_added" | "chain_broken" | "bad_signature";
+                detail: string;
+            }[];
+            purged: {
+                /** Format: uuid */
+                checkpointId: string;
+                /** Format: date-time */
+                from: string;
+                /** Format: date-time */
+                to: string;
+            }[];
+        };
         /**
          * @description One security event. Never holds a secret, a token, a private key or an Authorization header.
          * @example {
@@ -1042,7 +1329,7 @@ export interface components {
                 id: string | null;
             };
             /** @enum {string} */
-            action: "org.created" | "org.updated" | "agent.created" | "agent.updated" | "agent.suspended" | "agent.reactivated" | "agent.decommissioned" | "credential.created" | "credential.rotated" | "credential.revoked" | "token.issued" | "token.denied" | "token.introspected" | "token.revoked" | "key.created" | "key.rotated" | "key.revoked" | "key.deleted" | "admin.denied" | "auth.throttled" | "audit.retention_purged" | "audit.partitions_created";
+            action: "org.created" | "org.updated" | "agent.created" | "agent.updated" | "agent.suspended" | "agent.reactivated" | "agent.decommissioned" | "credential.created" | "credential.rotated" | "credential.revoked" | "credential.expiring_soon" | "credential.expired" | "token.issued" | "token.denied" | "token.introspected" | "token.revoked" | "key.created" | "key.rotated" | "key.revoked" | "key.deleted" | "admin.denied" | "auth.throttled" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.disabled" | "audit.retention_purged" | "audit.partitions_created";
             /** @description What was acted on: `agent`, `credential`, `token` (id = jti), `key` (id = kid), `org`, `audit_partition`, ... */
             target: {
                 type: string;
@@ -1231,6 +1518,97 @@ export interface components {
             limit: number;
             /** @enum {string} */
             status?: "active" | "revoked" | "expired";
+        };
+        /** @description https (http only with WEBHOOK_ALLOW_INSECURE_URLS); no credentials, no fragment. */
+        WebhookUrl: string;
+        /** @description An event type (`agent.suspended`) or every type under a prefix (`credential.*`). An unknown type is 400. */
+        WebhookEventPattern: string;
+        WebhookEvents: components["schemas"]["WebhookEventPattern"][];
+        CreateWebhookRequest: {
+            url: components["schemas"]["WebhookUrl"];
+            events: components["schemas"]["WebhookEvents"];
+            /** @description Printable text; control characters are rejected. */
+            description?: string | null;
+            /** @default true */
+            enabled: boolean;
+        };
+        UpdateWebhookRequest: {
+            url?: components["schemas"]["WebhookUrl"];
+            events?: components["schemas"]["WebhookEvents"];
+            /** @description Printable text; control characters are rejected. */
+            description?: string | null;
+            enabled?: boolean;
+        };
+        RotateWebhookSecretRequest: {
+            /** @description How long the replaced secret keeps signing too (default 0, at most 7 days). */
+            gracePeriodSeconds?: number;
+        };
+        WebhookDeliveryListQuery: {
+            /** @enum {string} */
+            status?: "pending" | "delivered" | "failed";
+            cursor?: string;
+            /** @default 50 */
+            limit: number;
+        };
+        /** @description A webhook of the org. Its secret is never listed. */
+        Webhook: {
+            /** Format: uuid */
+            webhookId: string;
+            url: string;
+            events: string[];
+            description: string | null;
+            enabled: boolean;
+            /** @description Why the service disabled it (no success for WEBHOOK_DISABLE_AFTER_HOURS); cleared when it is re-enabled. */
+            disabledReason: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        /** @description A webhook with its signing secret, in the answers of create and rotate-secret only. */
+        WebhookWithSecret: {
+            /** Format: uuid */
+            webhookId: string;
+            url: string;
+            events: string[];
+            description: string | null;
+            enabled: boolean;
+            disabledReason: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description `whsec_` + base64 of 32 random bytes, as the Standard Webhooks libraries take it. Shown once: store it now. */
+            secret: string;
+        };
+        WebhookList: {
+            data: components["schemas"]["Webhook"][];
+        };
+        WebhookDelivery: {
+            /** Format: uuid */
+            deliveryId: string;
+            /**
+             * Format: uuid
+             * @description The webhook-id header of every attempt.
+             */
+            eventId: string;
+            type: string;
+            /** @enum {string} */
+            status: "pending" | "delivered" | "failed";
+            attempts: number;
+            lastStatusCode: number | null;
+            /** @description Why the last attempt failed (the status */
+            lastError: string | null;
+            /** Format: date-time */
+            nextAttemptAt: string | null;
+            /** Format: date-time */
+            deliveredAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        WebhookDeliveryPage: {
+            data: components["schemas"]["WebhookDelivery"][];
+            nextCursor: string | null;
         };
         /**
          * @description An agent, i.e. an OAuth client of this IdP.
@@ -1429,7 +1807,7 @@ export interface components {
             limits: components["schemas"]["OrgLimits"];
             /** Format: date-time */
             createdAt: string;
-            /** @description The org's first admin agent (scopes `agents:read agents:write audit:read`). */
+            /** @description The org's first admin agent (scopes `agents:read agents:write audit:read webhooks:read webhooks:write`). */
             admin: {
                 /** Format: uuid */
                 agentId: string;
@@ -1976,6 +2354,8 @@ export interface components {
         /** @description The key id (RFC 7638 thumbprint). */
         Kid: string;
         OrgId: string;
+        /** @description The webhook's id. */
+        WebhookId: string;
         /** @description The agent's id (= its client id). */
         AgentId: string;
         CredentialId: string;
@@ -3189,6 +3569,68 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    listAuditCheckpoints: {
+        parameters: {
+            query?: {
+                /** @description Checkpoints whose window ends after it. */
+                from?: string;
+                /** @description Checkpoints whose window starts before it. */
+                to?: string;
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of checkpoints. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditCheckpointPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    verifyAuditLog: {
+        parameters: {
+            query?: {
+                from?: string;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The verdict. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditVerification"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     getAuditEvent: {
         parameters: {
             query?: never;
@@ -3208,6 +3650,276 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditEvent"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every webhook of the org, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "https://hooks.example.com/idp",
+                 *       "events": [
+                 *         "credential.*",
+                 *         "agent.suspended"
+                 *       ],
+                 *       "description": "on-call"
+                 *     }
+                 */
+                "application/json": components["schemas"]["CreateWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description The webhook with its signing secret, shown once. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description The org holds 20 webhooks already (`limit_reached`, `limit: maxWebhooks`); nothing was created. */
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The webhook. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "enabled": true
+                 *     }
+                 */
+                "application/json": components["schemas"]["UpdateWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description The webhook as it now is. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "gracePeriodSeconds": 3600
+                 *     }
+                 */
+                "application/json": components["schemas"]["RotateWebhookSecretRequest"];
+            };
+        };
+        responses: {
+            /** @description The webhook with its new secret, shown once. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    testWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The delivery, queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                status?: "pending" | "delivered" | "failed";
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of deliveries. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryPage"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -32,6 +32,9 @@ const LAYER: Record<string, number> = {
   // The admin console: its static files and the router that serves them; the page itself calls
   // the public API over HTTP, so the folder imports no domain.
   console: 3,
+  // Webhooks: a domain; its outbox follows the audit writer through audit's AuditFollower
+  // interface (audit never imports webhooks), its secrets use keys/key-encryption.ts.
+  webhooks: 3,
   oauth: 4,
   // The MCP server: its paths and audience come from oauth/paths.ts; app hands it the management routes.
   mcp: 4.5,

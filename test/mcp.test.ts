@@ -225,7 +225,7 @@ describe('/mcp', () => {
     expect(res.body).toEqual({
       resource: `${t.url}/mcp`,
       authorization_servers: [t.url],
-      scopes_supported: ['agents:read', 'agents:write', 'audit:read', 'keys:read', 'keys:write', 'orgs:read', 'orgs:write'],
+      scopes_supported: ['agents:read', 'agents:write', 'audit:read', 'webhooks:read', 'webhooks:write', 'keys:read', 'keys:write', 'orgs:read', 'orgs:write'],
       bearer_methods_supported: ['header'],
     });
   });

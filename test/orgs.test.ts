@@ -16,7 +16,11 @@ describe('POST /api/v1/orgs', () => {
     expect(res.body).toMatchObject({ name: 'acme', admin: { clientId: res.body.admin.agentId } });
     const adminToken = await managementToken(t, res.body.admin.clientId, res.body.admin.clientSecret);
     const me = await api(t.url, adminToken).get(`/api/v1/agents/${res.body.admin.agentId}`);
-    expect(me.body).toMatchObject({ orgId: res.body.orgId, scopes: ['agents:read', 'agents:write', 'audit:read'], audiences: [] });
+    expect(me.body).toMatchObject({
+      orgId: res.body.orgId,
+      scopes: ['agents:read', 'agents:write', 'audit:read', 'webhooks:read', 'webhooks:write'],
+      audiences: [],
+    });
     const listed = await api(t.url, adminToken).get('/api/v1/agents');
     expect(listed.body.data.map((a: { agentId: string }) => a.agentId)).toEqual([res.body.admin.agentId]);
     // The admin cannot obtain operator scopes.

@@ -7,6 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { generateSecret } from '../src/credentials/secrets.ts';
 import { isRunning } from '../src/db/embedded.ts';
+import { Webhook } from 'standardwebhooks';
+import { api } from './helpers/api.ts';
+import { eventually } from './helpers/eventually.ts';
+import { startReceiver, type Receiver } from './helpers/receiver.ts';
+import { createAgent, managementToken } from './factories.ts';
 
 // The process as an operator runs it: `npm start` (or `node src/main.ts`) on the embedded
 // database in a DATA_DIR of its own, stopped by a signal to the process that was started.
@@ -39,13 +44,14 @@ function environment(dataDir: string, extra: Record<string, string>): NodeJS.Pro
   // Embedded mode, whatever database the suite itself runs on.
   delete env.DATABASE_URL;
   delete env.KEY_ENCRYPTION_KEY;
-  env.BOOTSTRAP_ADMIN_CLIENT_ID = randomUUID();
-  env.BOOTSTRAP_ADMIN_CLIENT_SECRET = generateSecret(randomUUID());
+  // A restart passes the operator of the first start.
+  env.BOOTSTRAP_ADMIN_CLIENT_ID = extra.BOOTSTRAP_ADMIN_CLIENT_ID ?? randomUUID();
+  env.BOOTSTRAP_ADMIN_CLIENT_SECRET = extra.BOOTSTRAP_ADMIN_CLIENT_SECRET ?? generateSecret(randomUUID());
   return env;
 }
 
-function start(command: string, args: string[], extra: Record<string, string>): Started {
-  const dataDir = mkdtempSync(join(tmpdir(), 'aidp-process-'));
+/** `dataDir`: the DATA_DIR of an earlier start (a restart); by default a new one. */
+function start(command: string, args: string[], extra: Record<string, string>, dataDir = mkdtempSync(join(tmpdir(), 'aidp-process-'))): Started {
   const child = spawn(command, args, { cwd: ROOT, env: environment(dataDir, extra), stdio: ['ignore', 'pipe', 'pipe'] });
   const stdout: string[] = [];
   const stderr: string[] = [];
@@ -197,6 +203,78 @@ describe('a port already in use', () => {
       expect(s.stdout.join('')).not.toMatch(/agent-idp listening/);
       expect(existsSync(join(s.dataDir, 'agent-idp.pid'))).toBe(false);
       expect(existsSync(join(s.dataDir, 'socket', '.s.PGSQL.5432'))).toBe(false);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe('a webhook event made while its receiver is down', () => {
+  let receiver: Receiver | undefined;
+  afterEach(async () => {
+    await receiver?.close();
+  });
+
+  it(
+    'survives kill -9 of the server and arrives, signed, after the restart',
+    async () => {
+      // A port nobody listens on yet: the receiver comes up on it only after the crash. The
+      // server keeps its port across the restart, so that its issuer (PUBLIC_URL) stays the same.
+      const freePort = async () => {
+        const probe = createServer();
+        await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+        const { port } = probe.address() as { port: number };
+        await new Promise((resolve) => probe.close(resolve));
+        return port;
+      };
+      const receiverPort = await freePort();
+      const serverPort = await freePort();
+
+      const operator = { clientId: randomUUID(), clientSecret: '' };
+      operator.clientSecret = generateSecret(operator.clientId);
+      const env = {
+        PORT: String(serverPort),
+        PUBLIC_URL: `http://127.0.0.1:${serverPort}`,
+        WEBHOOK_ALLOW_INSECURE_URLS: 'true',
+        WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+        WEBHOOK_RETRY_BASE_SECONDS: '1',
+        BOOTSTRAP_ADMIN_CLIENT_ID: operator.clientId,
+        BOOTSTRAP_ADMIN_CLIENT_SECRET: operator.clientSecret,
+      };
+      const first = start('npm', ['start'], env);
+      const { url } = await listening(first);
+      descendants(first.child.pid!).forEach((pid) => seenPids.add(pid));
+      const token = await managementToken({ url }, operator.clientId, operator.clientSecret);
+      const hook = await api(url, token).post('/api/v1/webhooks', { body: { url: `http://127.0.0.1:${receiverPort}/after-crash`, events: ['agent.created'] } });
+      expect(hook.status).toBe(201);
+      const agent = await createAgent({ url }, token, { name: 'made-before-the-crash' });
+      // Tried while the receiver was down.
+      const log = () => api(url, token).get(`/api/v1/webhooks/${hook.body.webhookId}/deliveries`);
+      await eventually(async () => Boolean((await log()).body.data[0]?.lastError));
+      expect((await log()).body.data[0]).toMatchObject({ type: 'agent.created', status: 'pending', lastStatusCode: null });
+
+      // kill -9 of the node process that serves (and of npm above it): no drain, no flush.
+      const serverPid = Number(readFileSync(join(first.dataDir, 'agent-idp.pid'), 'utf8'));
+      process.kill(serverPid, 'SIGKILL');
+      first.child.kill('SIGKILL');
+      await first.exited;
+      await eventually(() => !isRunning(serverPid));
+
+      receiver = await startReceiver(receiverPort);
+      const second = start('npm', ['start'], env, first.dataDir);
+      const restarted = await listening(second);
+      descendants(second.child.pid!).forEach((pid) => seenPids.add(pid));
+      await eventually(() => receiver!.to('/after-crash').length >= 1, { timeoutMs: 60_000 });
+      const [got] = receiver.to('/after-crash');
+      const payload = new Webhook(hook.body.secret).verify(got.body, {
+        'webhook-id': String(got.headers['webhook-id']),
+        'webhook-timestamp': String(got.headers['webhook-timestamp']),
+        'webhook-signature': String(got.headers['webhook-signature']),
+      }) as { type: string; data: { target: { id: string } } };
+      expect(payload).toMatchObject({ type: 'agent.created', data: { target: { id: agent.agentId } } });
+      const token2 = await managementToken(restarted, operator.clientId, operator.clientSecret);
+      await eventually(
+        async () => (await api(restarted.url, token2).get(`/api/v1/webhooks/${hook.body.webhookId}/deliveries`)).body.data[0]?.status === 'delivered',
+      );
     },
     TEST_TIMEOUT_MS,
   );

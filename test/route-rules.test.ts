@@ -22,14 +22,29 @@ const BODIES: Record<string, unknown> = {
   'POST /api/v1/agents': { name: 'x' },
   'PATCH /api/v1/agents/{agentId}': { name: 'renamed' },
   'PATCH /api/v1/orgs/{orgId}': { limits: { maxAgents: 1000 } },
+  'POST /api/v1/webhooks': { url: 'https://hooks.example.com/never', events: ['webhook.test'] },
+  'PATCH /api/v1/webhooks/{webhookId}': { description: 'changed' },
 };
 
-/** Objects of `org` for the path parameters: the org itself, a fresh agent with a secret, and an audit event about it. */
+let webhookId: string | undefined;
+
+/** Objects of `org` for the path parameters: the org itself, a fresh agent with a secret, an audit event about it, a webhook. */
 async function target(): Promise<Record<string, string>> {
   const a = await agentWithSecret(t, org.token);
   const events = await api(t.url, org.token).get(`/api/v1/audit?agentId=${a.clientId}&action=agent.created`);
-  // A well-formed kid that names no key: only the checks before the handler are under test.
-  return { orgId: org.orgId, agentId: a.clientId, credentialId: a.credential.credentialId, eventId: events.body.data[0].eventId, kid: 'no-such-key' };
+  // One webhook for every call (an org holds at most 20); disabled, so nothing is ever sent to it.
+  webhookId ??= (
+    await api(t.url, org.token).post('/api/v1/webhooks', { body: { url: 'https://hooks.example.com/x', events: ['webhook.test'], enabled: false } })
+  ).body.webhookId as string;
+  return {
+    orgId: org.orgId,
+    agentId: a.clientId,
+    credentialId: a.credential.credentialId,
+    eventId: events.body.data[0].eventId,
+    // A well-formed kid that names no key: only the checks before the handler are under test.
+    kid: 'no-such-key',
+    webhookId,
+  };
 }
 
 function pathOf(route: RouteInfo, ids: Record<string, string>): string {
@@ -95,7 +110,7 @@ describe('the rules every management route keeps', () => {
   });
 
   it("404 for another org's object, which stays as it was, on every route that names one", async () => {
-    const orgScoped = t.idp.routes.filter((r) => /\{(agentId|credentialId|eventId)\}/.test(r.path));
+    const orgScoped = t.idp.routes.filter((r) => /\{(agentId|credentialId|eventId|webhookId)\}/.test(r.path));
     expect(orgScoped.length).toBeGreaterThanOrEqual(8);
     for (const route of orgScoped) {
       const ids = await target();
@@ -105,6 +120,7 @@ describe('the rules every management route keeps', () => {
       const after = (await api(t.url, org.token).get(`/api/v1/agents/${ids.agentId}/credentials`)).body;
       expect(after).toEqual(before);
       expect((await api(t.url, org.token).get(`/api/v1/agents/${ids.agentId}`)).body.status).toBe('active');
+      expect((await api(t.url, org.token).get(`/api/v1/webhooks/${ids.webhookId}`)).body).toMatchObject({ description: null, enabled: false });
     }
   });
 });

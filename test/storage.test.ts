@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { freshDatabase } from './helpers/database.ts';
 import { api } from './helpers/api.ts';
-import { agentWithSecret, createOrg, operatorToken, requestToken } from './factories.ts';
+import { agentWithSecret, createOrg, managementToken, operatorToken, requestToken } from './factories.ts';
 import { createDataSource } from '../src/db/data-source.ts';
 import { migrations } from '../migrations/index.ts';
 import { itOnPostgres } from './helpers/postgres-only.ts';
@@ -62,8 +62,11 @@ describe('migrations', () => {
         'agent_idp_instances',
         'agent_token_counts',
         'agents',
+        'audit_checkpoints',
         'audit_events',
         'auth_failures',
+        'checkpoint_signers',
+        'credential_expiry_notices',
         'credentials',
         'federated_identities',
         'org_token_counts',
@@ -72,6 +75,8 @@ describe('migrations', () => {
         'replay_ids',
         'revoked_tokens',
         'signing_keys',
+        'webhook_deliveries',
+        'webhooks',
       ]);
       for (let i = 0; i < migrations.length; i++) await ds.undoLastMigration({ transaction: 'each' });
       expect(await tables()).toEqual([]);
@@ -101,6 +106,54 @@ describe('restarts', () => {
       await expect(startTestIdp({ db, env: { KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64') } })).rejects.toThrow(
         /KEY_ENCRYPTION_KEY does not match the key that encrypted signing key/,
       );
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
+describe('operators made before webhooks', () => {
+  it('get webhooks:read and webhooks:write at the next start; agents without every earlier management scope do not', async () => {
+    const db = await freshDatabase();
+    const kek = randomBytes(32).toString('base64');
+    try {
+      const first = await startTestIdp({ db, env: { KEY_ENCRYPTION_KEY: kek } });
+      const operator = first.operator;
+      const ds = first.idp.database.dataSource;
+      const [root] = await ds.query(`SELECT id FROM orgs WHERE is_root`);
+      const earlier = ['agents:read', 'agents:write', 'audit:read', 'keys:read', 'keys:write', 'orgs:read', 'orgs:write'];
+      const other = randomUUID();
+      const narrow = randomUUID();
+      // As an earlier release left them: the bootstrap operator and a second full operator with
+      // every management scope of then, and a narrow agent of the root org.
+      await ds.query(`UPDATE agents SET scopes = $2 WHERE id = $1`, [operator.clientId, earlier]);
+      for (const [id, scopes] of [
+        [other, earlier],
+        [narrow, ['keys:read']],
+      ] as const) {
+        await ds.query(`INSERT INTO agents (id, org_id, name, status, scopes, audiences, metadata) VALUES ($1, $2, 'x', 'active', $3, '{}', '{}')`, [
+          id,
+          root.id,
+          scopes,
+        ]);
+      }
+      await first.close();
+
+      const second = await startTestIdp({
+        db,
+        env: { KEY_ENCRYPTION_KEY: kek, BOOTSTRAP_ADMIN_CLIENT_ID: operator.clientId, BOOTSTRAP_ADMIN_CLIENT_SECRET: operator.clientSecret },
+      });
+      try {
+        const scopesOf = async (id: string) =>
+          ((await second.idp.database.dataSource.query(`SELECT scopes FROM agents WHERE id = $1`, [id]))[0].scopes as string[]).sort();
+        expect(await scopesOf(operator.clientId)).toEqual([...earlier, 'webhooks:read', 'webhooks:write'].sort());
+        expect(await scopesOf(other)).toEqual([...earlier, 'webhooks:read', 'webhooks:write'].sort());
+        expect(await scopesOf(narrow)).toEqual(['keys:read']);
+        const token = await managementToken(second, operator.clientId, operator.clientSecret);
+        expect((await api(second.url, token).get('/api/v1/webhooks')).status).toBe(200);
+      } finally {
+        await second.close();
+      }
     } finally {
       await db.drop();
     }

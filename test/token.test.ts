@@ -269,7 +269,7 @@ describe('POST /token', () => {
     expect(decodeProtectedHeader(token).typ).toBe('at+jwt');
     const { payload } = await verifyWithServedJwks(token, `${t.url}/api/v1`);
     expect((payload.scope as string).split(' ').sort()).toEqual(
-      ['agents:read', 'agents:write', 'audit:read', 'keys:read', 'keys:write', 'orgs:read', 'orgs:write'].sort(),
+      ['agents:read', 'agents:write', 'audit:read', 'keys:read', 'keys:write', 'orgs:read', 'orgs:write', 'webhooks:read', 'webhooks:write'].sort(),
     );
   });
 });

@@ -60,6 +60,19 @@ export class AgentsRepository {
     return { rows, total };
   }
 
+  /**
+   * Adds `added` to the scopes of every agent of the org that holds all of `holding` (the
+   * operators, when a release brings new management scopes). Returns the agents changed.
+   */
+  async addScopesWhereHeld(orgId: string, holding: string[], added: string[], agentId?: string): Promise<string[]> {
+    const [rows]: [{ id: string }[], number] = await this.#ds.query(
+      `UPDATE agents SET scopes = scopes || ARRAY(SELECT unnest($3::text[]) EXCEPT SELECT unnest(scopes)), updated_at = now()
+        WHERE org_id = $1 AND scopes @> $2::text[] AND NOT scopes @> $3::text[] AND ($4::uuid IS NULL OR id = $4::uuid) RETURNING id`,
+      [orgId, holding, added, agentId ?? null],
+    );
+    return rows.map((r) => r.id);
+  }
+
   async update(orgId: string, id: string, changes: Partial<Agent>, manager?: EntityManager): Promise<void> {
     await this.#repo(manager).update({ orgId, id }, changes as QueryDeepPartialEntity<Agent>);
   }

@@ -8,7 +8,7 @@ import { AgentsService } from '../agents/agents.service.ts';
 import type { CredentialsRepository } from '../credentials/credentials.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { credentialIdOf, secretDigest } from '../credentials/secrets.ts';
-import { ALL_MANAGEMENT_SCOPES } from '../policies/scopes.ts';
+import { ALL_MANAGEMENT_SCOPES, WEBHOOK_SCOPES } from '../policies/scopes.ts';
 import bcrypt from 'bcrypt';
 
 export const ROOT_ORG_NAME = 'root';
@@ -53,6 +53,12 @@ export async function bootstrap(
     }
   }
 
+  // The operators made by an earlier release hold every management scope it had; they get the
+  // ones added since (webhooks:read, webhooks:write), so that an operator keeps every scope.
+  const earlier = ALL_MANAGEMENT_SCOPES.filter((scope) => !WEBHOOK_SCOPES.includes(scope));
+  const upgraded = await agents.addScopesWhereHeld(rootOrg.id, earlier, WEBHOOK_SCOPES);
+  if (upgraded.length) logger.info('operators given the management scopes added since they were created', { agents: upgraded });
+
   const { bootstrapAdminClientId: clientId, bootstrapAdminClientSecret: secret } = config;
   if (clientId && secret) {
     const existing = await agents.findInOrg(rootOrg.id, clientId);
@@ -61,6 +67,8 @@ export async function bootstrap(
       logger.info('created the bootstrap operator agent', { clientId });
     } else if (existing.status !== 'active') {
       logger.warn('the bootstrap operator agent is not active; it was left as it is', { clientId, status: existing.status });
+    } else if ((await agents.addScopesWhereHeld(rootOrg.id, [], WEBHOOK_SCOPES, clientId)).length) {
+      logger.info('the bootstrap operator was given the webhook scopes', { clientId });
     }
     const credentialId = credentialIdOf(secret)!;
     const credential = await credentialRows.findInOrg(rootOrg.id, clientId, credentialId);

@@ -22,6 +22,9 @@ import { AuditRepository } from '../audit/audit.repository.ts';
 import { AuditWriter } from '../audit/audit.writer.ts';
 import { AuditService } from '../audit/audit.service.ts';
 import { AuditMaintenance } from '../audit/retention.ts';
+import { CheckpointsRepository } from '../audit/checkpoints.repository.ts';
+import { CheckpointsService } from '../audit/checkpoints.service.ts';
+import { AuditCheckpointer } from '../audit/checkpointer.ts';
 import { schedulerEvent } from '../audit/events.ts';
 import { ClientStore } from '../oauth/client-store.ts';
 import { RevocationsRepository } from '../oauth/revocations.repository.ts';
@@ -40,11 +43,18 @@ import { TokenCountsRepository } from '../usage/token-counts.repository.ts';
 import { TokenCounter } from '../usage/token-counter.ts';
 import { UsageService } from '../usage/usage.service.ts';
 
+import { Metrics } from '../metrics/metrics.ts';
+import { WebhooksRepository } from '../webhooks/webhooks.repository.ts';
+import { WebhooksService } from '../webhooks/webhooks.service.ts';
+import { WebhookOutbox } from '../webhooks/outbox.ts';
+import { DeliverySender } from '../webhooks/delivery-sender.ts';
+import { DeliveryWorker } from '../webhooks/delivery-worker.ts';
+import { CredentialExpiry } from '../credentials/credential-expiry.ts';
+
 export interface ContainerOptions {
   /** The wall clock of rate limits, quotas and counters, in ms (tests drive it). */
   clock?: () => number;
 }
-import { Metrics } from '../metrics/metrics.ts';
 
 // The object graph of one instance: every repository and service is built here, once, and
 // handed to what uses it. Nothing here does I/O; idp.ts starts things in order, and calls
@@ -72,6 +82,8 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
     audit: new AuditRepository(ds),
     revocations: new RevocationsRepository(ds),
     replays: new ReplaysRepository(ds),
+    webhooks: new WebhooksRepository(ds),
+    checkpoints: new CheckpointsRepository(ds),
   };
 
   const keyRing = new KeyRing(repositories.keys, masterKey, notify, logger);
@@ -90,8 +102,17 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
   );
   const orgs = new OrgsService(ds, repositories, credentials);
 
-  const auditWriter = new AuditWriter(repositories.audit, logger);
+  // The webhook outbox rides on the audit writer: deliveries are stored in the transaction of
+  // the event that causes them (only for events a webhook can get: never token.issued).
+  const outbox = new WebhookOutbox(repositories.webhooks);
+  const auditWriter = new AuditWriter(repositories.audit, logger, { follower: outbox });
   const audit = new AuditService(repositories.audit, { retentionDays: config.auditRetentionDays });
+  const checkpoints = new CheckpointsService(repositories.checkpoints, () => audit.retentionStart());
+  // In the background, on what the audit writer committed: /token does not wait for it.
+  const checkpointer = new AuditCheckpointer(ds, repositories.checkpoints, () => keyRing.current, logger, {
+    everyMs: config.auditCheckpointSeconds * 1000,
+    clock,
+  });
   const auditMaintenance = new AuditMaintenance(ds, repositories.audit, auditWriter, logger, { retentionDays: config.auditRetentionDays });
 
   // Counts what the audit writer stores; the throttles call metrics.rateLimited().
@@ -138,6 +159,15 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
     },
   });
 
+  const targetPolicy = { allowInsecureUrls: config.webhookAllowInsecureUrls, allowPrivateTargets: config.webhookAllowPrivateTargets };
+  const deliveries = new DeliveryWorker(
+    { repo: repositories.webhooks, sender: new DeliverySender(targetPolicy), masterKey, auditWriter, logger },
+    { retryBaseSeconds: config.webhookRetryBaseSeconds, disableAfterHours: config.webhookDisableAfterHours, clock },
+  );
+  outbox.onCommitted(() => deliveries.wake());
+  const webhooks = new WebhooksService(repositories.webhooks, { ...targetPolicy, masterKey, clock, onQueued: () => deliveries.wake() });
+  const credentialExpiry = new CredentialExpiry(ds, auditWriter, logger, { warningDays: config.webhookExpiryWarningDays, clock });
+
   return {
     config,
     clock,
@@ -164,6 +194,11 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
     revocationPurge,
     scheduler,
     metrics,
+    webhooks,
+    deliveries,
+    credentialExpiry,
+    checkpoints,
+    checkpointer,
   };
 }
 

@@ -109,6 +109,9 @@ export async function createIdp(
     c.counter.start();
     c.scheduler.start();
     c.auditMaintenance.start();
+    c.deliveries.start();
+    c.credentialExpiry.start();
+    c.checkpointer.start();
 
     let server: Server | undefined;
     let metricsServer: MetricsServer | undefined;
@@ -194,6 +197,8 @@ export async function createIdp(
       container.throttle.stop();
       container.scheduler.stop();
       await container.auditMaintenance.stop();
+      await container.credentialExpiry.stop();
+      await container.checkpointer.stop();
       keyRing.stop();
       if (server) {
         const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
@@ -209,6 +214,8 @@ export async function createIdp(
         }
       }
       await container.counter.stop();
+      // Attempts in flight are recorded; what is pending stays in the outbox for the next start.
+      await container.deliveries.stop();
       // Every event of a request that was answered is committed already; this flushes the rest.
       await container.auditWriter.close();
       await metricsServer?.close();

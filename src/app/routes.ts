@@ -13,6 +13,7 @@ import type { SettleStep } from '../coherence/settled.ts';
 import { recordDenials } from '../audit/admin-denied.ts';
 import { auditRoutes } from '../audit/audit.routes.ts';
 import { usageRoutes } from '../usage/usage.routes.ts';
+import { webhooksRoutes } from '../webhooks/webhooks.routes.ts';
 import { agentsRoutes } from '../agents/agents.routes.ts';
 import { agentJwksRoutes, credentialsRoutes } from '../credentials/credentials.routes.ts';
 import { orgsRoutes } from '../orgs/orgs.routes.ts';
@@ -69,7 +70,7 @@ function managementRoutes(router: Router<ManagementState>, c: Container): void {
     if (!KID.test(kid)) throw new NotFound('key not found');
     return next();
   });
-  for (const param of ['orgId', 'agentId', 'credentialId']) {
+  for (const param of ['orgId', 'agentId', 'credentialId', 'webhookId']) {
     router.param(param, (id, _ctx, next) => {
       // Ids are UUIDs; anything else names nothing.
       if (!isUuid(id)) throw new NotFound(`${param.replace('Id', '')} ${id.slice(0, 64)} not found`);
@@ -81,8 +82,9 @@ function managementRoutes(router: Router<ManagementState>, c: Container): void {
   agentsRoutes(router, { agents: c.agents, auditWriter, settled, defaultTtlSeconds: c.config.accessTokenTtlSeconds });
   credentialsRoutes(router, { credentials: c.credentials, auditWriter, settled });
   keysRoutes(router, { keys: c.keys, auditWriter, settled });
-  auditRoutes(router, { audit: c.audit });
+  auditRoutes(router, { audit: c.audit, checkpoints: c.checkpoints });
   usageRoutes(router, { usage: c.usage });
+  webhooksRoutes(router, { webhooks: c.webhooks, auditWriter, settled });
 }
 
 /** The server's version, as MCP clients are told it (serverInfo). */
@@ -108,7 +110,7 @@ export function mcpEndpoint(c: Container, verifier: AccessTokenVerifier, rootOrg
 export function publicRouter(c: Container): Router {
   const router = new Router({ prefix: MANAGEMENT_AUDIENCE_PATH });
   router.use(problemHandler(c.logger));
-  publicKeyRoutes(router, { keys: c.keys });
+  publicKeyRoutes(router, { keys: c.keys, checkpointSigner: (kid) => c.repositories.checkpoints.signer(kid) });
   agentJwksRoutes(router, { credentials: c.credentials });
   return router;
 }

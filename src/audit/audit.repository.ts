@@ -167,6 +167,14 @@ export class AuditRepository {
     );
   }
 
+  /** The batch and what `also` stores with it, in one transaction. */
+  async insertManyWith(events: AuditEvent[], also: (db: Queryable) => Promise<void>): Promise<void> {
+    await this.#ds.transaction(async (manager) => {
+      await this.insertMany(events, manager);
+      await also(manager);
+    });
+  }
+
   /** True when the error is PostgreSQL's "no partition of relation ... found for row". */
   static isMissingPartition(err: unknown): boolean {
     const e = err as { code?: string; message?: string; driverError?: { code?: string; message?: string } };

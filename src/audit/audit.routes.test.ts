@@ -8,6 +8,8 @@ import { problemHandler } from '../http/problem.ts';
 import { requestContext } from '../http/request-context.ts';
 import type { AuditEvent } from './audit-event.ts';
 import { auditRoutes } from './audit.routes.ts';
+import { CheckpointsService } from './checkpoints.service.ts';
+import { CheckpointsRepository } from './checkpoints.repository.ts';
 import { DAY, ORG_A, ORG_B, ROOT, newestFirst, quiet, seededAuditLog, type SeededAuditLog } from '../../test/helpers/audit-log.ts';
 
 // The audit log's routes on a bare management router, over real HTTP, on a seeded log.
@@ -35,7 +37,7 @@ describe('the routes (on a bare management router)', () => {
       ctx.state.actor = { agentId: randomUUID(), orgId, isRoot: orgId === ROOT, scopes: new Set(ctx.get('x-test-scopes').split(' ')), jti: 'x' };
       await next();
     });
-    auditRoutes(router, { audit: log.service });
+    auditRoutes(router, { audit: log.service, checkpoints: new CheckpointsService(new CheckpointsRepository(log.ds), () => log.service.retentionStart()) });
     app.use(requestContext(quiet));
     app.use(router.routes());
     server = createServer(app.callback());

@@ -8,6 +8,7 @@ import type { AuditEvent } from './audit-event.ts';
 import type { AuditService } from './audit.service.ts';
 import { presentAuditEvent } from './audit.presenter.ts';
 import { isUuid } from '../lib/ids.ts';
+import type { CheckpointsService } from './checkpoints.service.ts';
 
 const EVENTS_PER_CHUNK = 500;
 
@@ -28,8 +29,10 @@ async function* ndjson(first: IteratorResult<AuditEvent>, rest: AsyncGenerator<A
 
 const AuditList = query('AuditQuery');
 const AuditExport = query('AuditExportQuery');
+const CheckpointList = query('AuditCheckpointsQuery');
+const AuditVerify = query('AuditVerifyQuery');
 
-export function auditRoutes(router: Router<ManagementState>, { audit }: { audit: AuditService }): void {
+export function auditRoutes(router: Router<ManagementState>, { audit, checkpoints }: { audit: AuditService; checkpoints: CheckpointsService }): void {
   router.get('/audit', requireScope('audit:read'), validate(AuditList), async (ctx) => {
     const input = AuditList.of(ctx);
     const { rows, nextCursor } = await audit.page(ctx.state.actor, input);
@@ -55,6 +58,19 @@ export function auditRoutes(router: Router<ManagementState>, { audit }: { audit:
     ctx.set('Content-Disposition', 'attachment; filename="audit-events.ndjson"');
     ctx.set('Cache-Control', 'no-store');
     ctx.body = Readable.from(ndjson(first, events), { objectMode: false });
+  });
+
+  // Signed checkpoints of the caller's chain (operators: and the service's), oldest first.
+  router.get('/audit/checkpoints', requireScope('audit:read'), validate(CheckpointList), async (ctx) => {
+    const { rows, nextCursor } = await checkpoints.page(ctx.state.actor, CheckpointList.of(ctx));
+    ctx.body = { data: rows, nextCursor, retainedFrom: checkpoints.retainedFrom().toISOString() };
+  });
+
+  router.get('/audit/verify', requireScope('audit:read'), validate(AuditVerify), async (ctx) => {
+    const result = await checkpoints.verify(ctx.state.actor, AuditVerify.of(ctx));
+    ctx.body = result.verified
+      ? { verified: true, events: result.events, checkpoints: result.checkpoints, purged: result.purged }
+      : { verified: false, events: result.events, checkpoints: result.checkpoints, problems: result.problems, purged: result.purged };
   });
 
   router.get('/audit/:eventId', requireScope('audit:read'), async (ctx) => {

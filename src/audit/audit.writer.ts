@@ -1,7 +1,7 @@
 import type { Logger } from '../lib/logger.ts';
 import { SECRET_KEY, redactString } from '../lib/redaction.ts';
 import { AUDIT_ACTIONS, AUDIT_ACTOR_TYPES, AUDIT_OUTCOMES, newEventId, type AuditEvent, type AuditEventInput } from './audit-event.ts';
-import { AuditRepository, utcDay } from './audit.repository.ts';
+import { AuditRepository, utcDay, type Queryable } from './audit.repository.ts';
 import { isUuid } from '../lib/ids.ts';
 
 // Durable, batched audit writes (group commit). write() resolves only once the INSERT holding
@@ -24,6 +24,22 @@ export interface AuditWriterOptions {
    */
   flushIntervalMs?: number;
   now?: () => Date;
+  /** What else is stored with the events it wants, in the same transaction (the webhook outbox). */
+  follower?: AuditFollower;
+}
+
+/**
+ * Rows derived from some events and stored in the same transaction as they are (the webhook
+ * outbox, src/webhooks/outbox.ts), so that nothing acknowledged is lost on a crash. A batch with
+ * no event it wants is stored as before, in one INSERT without a transaction: what /token
+ * writes (token.issued) is never wanted, so the outbox costs /token nothing.
+ */
+export interface AuditFollower {
+  /** Cheap and synchronous: it runs once per event of every batch. */
+  wants(event: AuditEvent): boolean;
+  store(events: AuditEvent[], db: Queryable): Promise<void>;
+  /** After the transaction committed (a sender may go at once rather than at its next poll). */
+  committed(events: AuditEvent[]): void;
 }
 
 /** What the writer tells as it goes (metrics): each stored event, and how long each INSERT took. */
@@ -123,6 +139,7 @@ export class AuditWriter {
   #lastBatchFailed = false;
   #lastFailureAt = -Infinity;
   #observer: AuditWriterObserver | undefined;
+  readonly #follower: AuditFollower | undefined;
 
   constructor(repo: AuditRepository, logger: Logger, options: AuditWriterOptions = {}) {
     this.#repo = repo;
@@ -130,6 +147,31 @@ export class AuditWriter {
     this.#maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 500));
     this.#flushIntervalMs = Math.max(0, options.flushIntervalMs ?? 0);
     this.#now = options.now ?? (() => new Date());
+    this.#follower = options.follower;
+  }
+
+  /**
+   * Stores events inside the caller's transaction, with what the follower derives from them:
+   * they commit or roll back with the caller's own change (a job that claims something and
+   * announces it). Not batched; the caller holds the connection.
+   */
+  async storeWithin(db: Queryable, inputs: AuditEventInput[]): Promise<AuditEvent[]> {
+    if (this.#closed) throw new Error('the audit writer is closed');
+    const events = inputs.map((input) => {
+      const occurredAt = this.#now();
+      return prepare(input, newEventId(occurredAt), occurredAt);
+    });
+    await this.#repo.insertMany(events, db);
+    const followed = this.#follower ? events.filter((e) => this.#follower!.wants(e)) : [];
+    if (followed.length) await this.#follower!.store(followed, db);
+    return events;
+  }
+
+  /** Tells the follower that events stored with storeWithin have committed. */
+  committed(events: AuditEvent[]): void {
+    const followed = this.#follower ? events.filter((e) => this.#follower!.wants(e)) : [];
+    if (followed.length) this.#follower!.committed(followed);
+    for (const e of events) this.#observer?.stored(e);
   }
 
   /** Stores the event; resolves with it once committed, rejects if it could not be stored. */
@@ -234,8 +276,11 @@ export class AuditWriter {
   }
 
   async #insert(events: AuditEvent[]): Promise<void> {
+    const follower = this.#follower;
+    const followed = follower ? events.filter((e) => follower.wants(e)) : [];
+    const store = () => (followed.length ? this.#repo.insertManyWith(events, (db) => follower!.store(followed, db)) : this.#repo.insertMany(events));
     try {
-      await this.#repo.insertMany(events);
+      await store();
     } catch (err) {
       if (!AuditRepository.isMissingPartition(err)) throw err;
       // The maintenance job creates days ahead; should it not have run, make the days now.
@@ -243,7 +288,8 @@ export class AuditWriter {
       for (const day of days) {
         if (await this.#repo.createPartition(day)) this.#logger.warn('created a missing audit partition', { day });
       }
-      await this.#repo.insertMany(events);
+      await store();
     }
+    if (followed.length) follower!.committed(followed);
   }
 }

@@ -18,7 +18,7 @@ export function presentKey(key: SigningKey) {
 }
 
 /** For GET /keys/public/{kid}: the public key as PEM and as a JWK. */
-export function presentPublicKey(key: SigningKey) {
+export function presentPublicKey(key: Pick<SigningKey, 'kid' | 'alg' | 'publicJwk'>) {
   const pem = createPublicKey({ key: key.publicJwk as never, format: 'jwk' })
     .export({ type: 'spki', format: 'pem' })
     .toString();

@@ -1,4 +1,6 @@
 import type Router from '@koa/router';
+import type { JWK } from 'jose';
+import type { SigningKey } from './signing-key.entity.ts';
 import type { AuditWriter } from '../audit/audit.writer.ts';
 import { managementEvent } from '../audit/events.ts';
 import type { SettleStep } from '../coherence/settled.ts';
@@ -61,11 +63,29 @@ export function keysRoutes(router: Router<ManagementState>, { keys, auditWriter,
   });
 }
 
-/** GET /api/v1/keys/public/{kid}, without a token: the public half of a published key, for anyone. */
-export function publicKeyRoutes(router: Router, { keys }: Pick<KeysRoutesDeps, 'keys'>): void {
+/**
+ * GET /api/v1/keys/public/{kid}, without a token: the public half of a published key, for
+ * anyone; and of a removed key that signed audit checkpoints, which must stay verifiable
+ * (design/events.md).
+ */
+export function publicKeyRoutes(
+  router: Router,
+  {
+    keys,
+    checkpointSigner,
+  }: Pick<KeysRoutesDeps, 'keys'> & { checkpointSigner: (kid: string) => Promise<{ kid: string; alg: string; publicJwk: JWK } | null> },
+): void {
   router.get('/keys/public/:kid', async (ctx) => {
     if (!KID.test(ctx.params.kid)) throw new NotFound('key not found');
+    const { kid } = ctx.params;
+    const key = await keys.find(kid);
     ctx.set('Cache-Control', 'public, max-age=300');
-    ctx.body = presentPublicKey(await keys.published(ctx.params.kid));
+    if (key && key.status !== 'revoked') {
+      ctx.body = presentPublicKey(key);
+      return;
+    }
+    const signer = key ? null : await checkpointSigner(kid);
+    if (!signer) throw new NotFound(`key ${kid} not found`);
+    ctx.body = presentPublicKey({ kid: signer.kid, alg: signer.alg as SigningKey['alg'], publicJwk: signer.publicJwk });
   });
 }

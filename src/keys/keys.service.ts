@@ -122,6 +122,11 @@ export class KeysService {
     return key;
   }
 
+  /** A key in any state, or null once removed. */
+  find(kid: string): Promise<SigningKey | null> {
+    return this.#repo.find(kid);
+  }
+
   /** A published key, for the public endpoint: revoked and removed keys are not found. */
   async published(kid: string): Promise<SigningKey> {
     const key = await this.#repo.find(kid);

@@ -11,8 +11,8 @@ export const SECRET_KEY = new RegExp(
   'i',
 );
 
-// Our client secrets and JWTs, should one end up inside a string.
-const SECRET_PATTERNS = [/aidp_cs_[0-9a-f]{32}_[A-Za-z0-9_-]{43}/g, /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g];
+// Our client secrets, webhook signing secrets (whsec_ + base64 of 32 bytes) and JWTs, should one end up inside a string.
+const SECRET_PATTERNS = [/aidp_cs_[0-9a-f]{32}_[A-Za-z0-9_-]{43}/g, /whsec_[A-Za-z0-9+/]{43}=/g, /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g];
 
 export const REDACTED = '[REDACTED]';
 

@@ -51,7 +51,7 @@ export function assertRegistrableAudiences(audiences: string[] | undefined, mana
       ? [
           {
             field: `/audiences/${i}`,
-            message: `${audience} is implied by the management scopes (agents:read, agents:write, audit:read, keys:*, orgs:*) and is not registered`,
+            message: `${audience} is implied by the management scopes (agents:read, agents:write, audit:read, webhooks:*, keys:*, orgs:*) and is not registered`,
           },
         ]
       : [],

@@ -6,7 +6,9 @@ import type { Actor } from '../http/actor.ts';
 // the whole service: agents of the root org.
 
 export const OPERATOR_SCOPES = ['keys:read', 'keys:write', 'orgs:read', 'orgs:write'];
-export const ORG_ADMIN_SCOPES = ['agents:read', 'agents:write', 'audit:read'];
+/** Added with webhooks (design/events.md): org admins and operators hold them; operators made before get them at start. */
+export const WEBHOOK_SCOPES = ['webhooks:read', 'webhooks:write'];
+export const ORG_ADMIN_SCOPES = ['agents:read', 'agents:write', 'audit:read', ...WEBHOOK_SCOPES];
 export const ALL_MANAGEMENT_SCOPES = [...ORG_ADMIN_SCOPES, ...OPERATOR_SCOPES];
 
 /** Held by a resource server that may introspect the tokens of its org's agents. */

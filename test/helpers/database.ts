@@ -15,6 +15,7 @@ import { createDataSource, migrate } from '../../src/db/data-source.ts';
 const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----|"(d|p|q|dp|dq|qi|k)"\s*:\s*"/;
 const LEAKS: [string, RegExp][] = [
   ['a client secret', /aidp_cs_[0-9a-f]{32}_/],
+  ['a webhook secret', /whsec_[A-Za-z0-9+/]{20,}/],
   ['a JWT', /eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}/],
   ['an Authorization header', /\b(Basic|Bearer|DPoP) [A-Za-z0-9+/=._-]{8,}|"authorization"/i],
   ['a private key', PRIVATE_KEY],
@@ -33,13 +34,19 @@ export async function assertNoSecretsInAudit(url: string): Promise<number> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const exists = await client.query(`SELECT to_regclass('public.audit_events') AS t`);
-    if (!exists.rows[0].t) return 0;
-    const { rows } = await client.query(`SELECT row_to_json(e)::text AS j FROM audit_events e`);
-    for (const { j } of rows as { j: string }[]) {
-      for (const [what, pattern] of LEAKS) {
-        if (pattern.test(j)) throw new Error(`an audit event holds ${what}: ${j.slice(0, 300)}`);
+    // The audit log, and the webhook tables: a webhook's secret is stored encrypted only, and a
+    // delivery's payload is an audit event.
+    let scanned = 0;
+    for (const table of ['audit_events', 'webhooks', 'webhook_deliveries']) {
+      const exists = await client.query(`SELECT to_regclass($1) AS t`, [`public.${table}`]);
+      if (!exists.rows[0].t) continue;
+      const { rows } = await client.query(`SELECT row_to_json(e)::text AS j FROM ${table} e`);
+      for (const { j } of rows as { j: string }[]) {
+        for (const [what, pattern] of LEAKS) {
+          if (pattern.test(j)) throw new Error(`a row of ${table} holds ${what}: ${j.slice(0, 300)}`);
+        }
       }
+      if (table === 'audit_events') scanned = rows.length;
     }
     const tables = await client.query(
       `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name !~ '^audit_events'`,
@@ -50,7 +57,7 @@ export async function assertNoSecretsInAudit(url: string): Promise<number> {
         if (PRIVATE_KEY.test(j)) throw new Error(`a row of ${table_name} holds a private key: ${j.slice(0, 300)}`);
       }
     }
-    return rows.length;
+    return scanned;
   } finally {
     await client.end();
   }

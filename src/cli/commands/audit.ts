@@ -6,6 +6,7 @@ import type { ManagementApi, Query } from '../api.ts';
 import { globals, instant, integer, managementApi } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { localTime, note, printJson, printTable } from '../output.ts';
+import { registerAuditVerify } from './audit-verify.ts';
 
 type AuditEvent = components['schemas']['AuditEvent'];
 type AuditPage = components['schemas']['AuditPage'];
@@ -93,6 +94,7 @@ async function follow(api: ManagementApi, filters: Filters, since: string, inter
 
 export function registerAudit(program: Command): void {
   const audit = program.command('audit').description("the audit log of the logged-in agent's org");
+  registerAuditVerify(audit);
 
   withFilters(audit.command('list'))
     .description('list events, newest first; --all follows every page')
