@@ -3,8 +3,10 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
 
-// Requests this server makes to URLs that tenants registered (a federation issuer's discovery
-// document and JWKS): no SSRF through them. https only; http only to a loopback host and only
+// Requests this server makes to URLs that tenants registered (webhook deliveries, a federation
+// issuer's discovery document and JWKS): no SSRF through them. The address rules and the
+// connect-time lookup are shared by both (src/webhooks/webhook-target.ts, delivery-sender.ts);
+// outboundGet below is the federation's GET. https only; http only to a loopback host and only
 // when insecure targets are allowed (development and tests). The address is checked where the
 // socket connects (the `lookup` below), so a name that resolved to a public address once and
 // to a private one now (DNS rebinding) is still refused. No redirect is followed, the answer is
@@ -43,6 +45,7 @@ for (const [net, prefix] of [
   ['fe80::', 10], // link-local
   ['ff00::', 8], // multicast
   ['64:ff9b::', 96], // NAT64 (RFC 6052): may reach any IPv4 address
+  ['2001:db8::', 32], // documentation
 ] as const) {
   NOT_PUBLIC.addSubnet(net, prefix, 'ipv6');
 }
@@ -59,7 +62,7 @@ export function isNonPublicAddress(address: string): boolean {
 }
 
 /** The host of a URL as an IP address, when it is one ([::1] without its brackets). */
-function ipLiteral(hostname: string): string | undefined {
+export function ipLiteral(hostname: string): string | undefined {
   const host = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
   return isIP(host) ? host : undefined;
 }
@@ -99,16 +102,29 @@ export class OutboundError extends Error {
   }
 }
 
+/** What a socket's lookup fails with for a non-public address (the `error` of the request, its `code` this). */
+export class NonPublicAddressError extends OutboundError {
+  readonly code = 'ERR_OUTBOUND_NON_PUBLIC_ADDRESS';
+
+  constructor(message: string) {
+    super('private_address', message);
+  }
+}
+
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
-/** A socket `lookup` that resolves as usual and refuses a non-public address (every one, when Node asks for all). */
-export function guardedLookup(policy: OutboundPolicy) {
+/**
+ * A socket `lookup` that resolves as usual and, unless `allowPrivate`, refuses a non-public
+ * address. Node calls it with `all: true` when it may try several addresses (autoSelectFamily):
+ * every one must be public. An IP literal is connected to without a lookup: check it apart.
+ */
+export function guardedLookup(allowPrivate: boolean) {
   return function lookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
     dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, '');
       const list = addresses as LookupAddress[];
-      const refused = policy.allowInsecure ? undefined : list.find((a) => isNonPublicAddress(a.address));
-      if (refused) return callback(new OutboundError('private_address', `${hostname} resolves to ${refused.address}, a non-public address`), '');
+      const refused = allowPrivate ? undefined : list.find((a) => isNonPublicAddress(a.address));
+      if (refused) return callback(new NonPublicAddressError(`${hostname} resolves to ${refused.address}, a non-public address`), '');
       if (!list.length) return callback(Object.assign(new Error(`${hostname} did not resolve`), { code: 'ENOTFOUND' }), '');
       if (options.all) return callback(null, list);
       callback(null, list[0].address, list[0].family);
@@ -141,7 +157,7 @@ export function outboundGet(url: string, policy: OutboundPolicy, limits: Outboun
     };
     const req = request(
       target,
-      { method: 'GET', headers: { accept, 'user-agent': 'agent-idp' }, lookup: guardedLookup(policy) as never, agent: false },
+      { method: 'GET', headers: { accept, 'user-agent': 'agent-idp' }, lookup: guardedLookup(policy.allowInsecure) as never, agent: false },
       (res) => {
         const status = res.statusCode ?? 0;
         if (status >= 300 && status < 400) return finish(new OutboundError('redirect', `${url} answered ${status}; redirects are not followed`));
