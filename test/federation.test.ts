@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { request } from 'node:http';
 import { SignJWT, calculateJwkThumbprint, createRemoteJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { api, call } from './helpers/api.ts';
@@ -242,6 +243,24 @@ describe('POST /token with a jwt-bearer assertion', () => {
       );
       expect(res.status).toBe(401);
     });
+  });
+
+  it('refuses a body over 56 KiB as the provider always did, declared or chunked (400 invalid_request)', async () => {
+    const big = 'x'.repeat(60 * 1024);
+    const declared = await call(idp.url, 'POST', '/token', form({ grant_type: JWT_BEARER, assertion: big }));
+    expect([declared.status, declared.body.error]).toEqual([400, 'invalid_request']);
+    const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(`${idp.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.write(`grant_type=${encodeURIComponent(JWT_BEARER)}&assertion=`);
+      req.write(big);
+      req.end();
+    });
+    expect([chunked.status, JSON.parse(chunked.body).error]).toEqual([400, 'invalid_request']);
   });
 
   it('stops at once when the mapping is removed, and again works when it is back', async () => {

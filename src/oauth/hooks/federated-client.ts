@@ -57,6 +57,8 @@ export function federatedClient(clients: Pick<ClientStore, 'findFederated' | 'is
     if (ctx.method !== 'POST' || ctx.path !== TOKEN_PATH || ctx.headers.authorization !== undefined || !ctx.is('application/x-www-form-urlencoded')) {
       return next();
     }
+    // A body declared too large is the provider's to refuse, as before (its stream untouched).
+    if (Number(ctx.get('content-length')) > BODY_LIMIT) return next();
     return nameFromBody(ctx, next, clients);
   };
 }
@@ -64,8 +66,10 @@ export function federatedClient(clients: Pick<ClientStore, 'findFederated' | 'is
 async function nameFromBody(ctx: Context, next: Next, clients: Pick<ClientStore, 'findFederated' | 'isFederatedIssuer'>): Promise<void> {
   const body = await readBody(ctx.req);
   if (body === undefined) {
-    ctx.status = 413;
-    ctx.body = { error: 'invalid_request', error_description: 'the request body is too large' };
+    // Only a chunked body without a declared length gets here: the provider's own answer to it.
+    ctx.status = 400;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { error: 'invalid_request', error_description: 'failed to parse the request body' };
     return;
   }
   const req = ctx.req as IncomingMessage & { body?: string | Buffer };
