@@ -5,7 +5,7 @@ import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { api, call } from './helpers/api.ts';
 import { createAgent, createOrg } from './factories.ts';
 import { startJwtIssuer, ISSUER_JWKS_PATH, type JwtIssuer } from './helpers/jwt-issuer.ts';
-import { REFETCH_INTERVAL_MS } from '../src/oauth/federation/issuer-keys.ts';
+import { FAILURE_MEMORY_MS, REFETCH_INTERVAL_MS } from '../src/oauth/federation/issuer-keys.ts';
 
 // Federation (RFC 7523 §2.1 jwt-bearer; design/delegation-and-federation.md) over real HTTP: a
 // real issuer started here on loopback (its discovery document and JWKS), agents mapped to its
@@ -358,12 +358,22 @@ describe("the issuer's keys", () => {
     await expectRefused(await huge.sign({ sub: subject, aud: idp.url }), 'issuer_too_large', agentId);
   });
 
-  it('are given up on when the issuer answers too slowly', async () => {
+  it('are given up on when the issuer answers too slowly, and not asked again for a while', async () => {
     const slow = await newIssuer();
+    let asked = 0;
     // Answers only when the issuer closes (after the test): well after the fetch deadline.
-    slow.override('/.well-known/openid-configuration', () => {});
+    slow.override('/.well-known/openid-configuration', () => {
+      asked++;
+    });
     const { agentId, subject } = await federatedAgent(slow);
     await expectRefused(await slow.sign({ sub: subject, aud: idp.url }), 'issuer_timeout', agentId);
+    expect(asked).toBe(1);
+    // The failure is remembered: the next request does not wait on the issuer again.
+    await expectRefused(await slow.sign({ sub: subject, aud: idp.url }), 'issuer_timeout', agentId);
+    expect(asked).toBe(1);
+    clockAhead += FAILURE_MEMORY_MS + 1000;
+    slow.override('/.well-known/openid-configuration', undefined);
+    expect((await exchange(await slow.sign({ sub: subject, aud: idp.url }))).status).toBe(200);
   });
 
   it('never name an assertion in an audit event (the suite scans logs and tables for JWTs too)', async () => {

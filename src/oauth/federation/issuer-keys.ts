@@ -24,6 +24,8 @@ const MAX_KEEP_MS = 3_600_000;
 const DEFAULT_KEEP_MS = 300_000;
 /** At most one refetch per issuer in this time for an unknown kid. */
 export const REFETCH_INTERVAL_MS = 60_000;
+/** A failed fetch is remembered this long: an issuer that is down or refused is not asked again per request. */
+export const FAILURE_MEMORY_MS = 10_000;
 
 export class IssuerKeysError extends Error {
   /** For token.denied: issuer_<outbound reason> (issuer_timeout, issuer_too_large, issuer_redirect, issuer_private_address, ...) or issuer_bad_metadata. */
@@ -75,6 +77,7 @@ export class IssuerKeys {
   /** Oldest first (insertion order), for the bound. */
   readonly #entries = new Map<string, Entry>();
   readonly #inFlight = new Map<string, Promise<Entry>>();
+  readonly #failures = new Map<string, { error: IssuerKeysError; until: number }>();
 
   constructor(policy: OutboundPolicy, options: IssuerKeysOptions) {
     this.#policy = policy;
@@ -90,6 +93,8 @@ export class IssuerKeys {
     if (cached && cached.expiresAt > now && (cached.kids.has(kid) || kid === undefined || now - cached.fetchedAt < REFETCH_INTERVAL_MS)) {
       return cached.getKey;
     }
+    const failed = this.#failures.get(issuer);
+    if (failed && failed.until > now) throw failed.error;
     return (await this.#refresh(issuer)).getKey;
   }
 
@@ -97,7 +102,21 @@ export class IssuerKeys {
     // Concurrent requests of one issuer share one fetch.
     const pending = this.#inFlight.get(issuer);
     if (pending) return pending;
-    const fetching = this.#fetch(issuer).finally(() => this.#inFlight.delete(issuer));
+    const fetching = this.#fetch(issuer)
+      .then(
+        (entry) => {
+          this.#failures.delete(issuer);
+          return entry;
+        },
+        (err: unknown) => {
+          const error = asIssuerError(err);
+          this.#failures.delete(issuer);
+          this.#failures.set(issuer, { error, until: this.#clock() + FAILURE_MEMORY_MS });
+          while (this.#failures.size > this.#maxIssuers) this.#failures.delete(this.#failures.keys().next().value!);
+          throw error;
+        },
+      )
+      .finally(() => this.#inFlight.delete(issuer));
     this.#inFlight.set(issuer, fetching);
     return fetching;
   }
