@@ -76,11 +76,13 @@ export interface RequestTemplate {
 }
 
 /**
- * A client assertion (RFC 7523, put in the form) or a DPoP proof (RFC 9449, the DPoP header),
- * signed with ES256 for each request. The private key is the bench's own test key.
+ * A client assertion (RFC 7523 §2.2, put in the form), an external issuer's JWT for the
+ * jwt-bearer grant (RFC 7523 §2.1, the form's `assertion`) or a DPoP proof (RFC 9449, the DPoP
+ * header), signed with ES256 for each request. The private key is the bench's own test key.
  */
 export type OneTimeJwt =
   | { kind: 'client_assertion'; privateKeyPem: string; kid: string; clientId: string; audience: string }
+  | { kind: 'jwt_bearer'; privateKeyPem: string; kid: string; issuer: string; subject: string; audience: string }
   | { kind: 'dpop'; privateKeyPem: string; publicJwk: Record<string, string>; htu: string };
 
 export interface PoolEntry {

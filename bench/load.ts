@@ -35,6 +35,17 @@ function oneTimeJwtMaker(spec: OneTimeJwt): (req: RequestParams & Record<string,
       return { ...req, body };
     };
   }
+  if (spec.kind === 'jwt_bearer') {
+    return (req) => {
+      const now = Math.floor(Date.now() / 1000);
+      const jwt = es256(
+        { kid: spec.kid, typ: 'JWT' },
+        { iss: spec.issuer, sub: spec.subject, aud: spec.audience, jti: randomUUID(), iat: now, exp: now + 300 },
+        key,
+      );
+      return { ...req, body: `${req.body}&assertion=${jwt}` };
+    };
+  }
   return (req) => {
     const proof = es256({ typ: 'dpop+jwt', jwk: spec.publicJwk }, { htm: 'POST', htu: spec.htu, jti: randomUUID(), iat: Math.floor(Date.now() / 1000) }, key);
     return { ...req, headers: { ...req.headers, dpop: proof } };

@@ -9,6 +9,7 @@ import { jwksScenario } from './scenarios/jwks.ts';
 import { tokenScenario } from './scenarios/token.ts';
 import { keysScenario } from './scenarios/keys.ts';
 import { exchangeScenario } from './scenarios/exchange.ts';
+import { federationScenario } from './scenarios/federation.ts';
 import { introspectScenario } from './scenarios/introspect.ts';
 import { agentsScenario } from './scenarios/agents.ts';
 import { coldScenario } from './scenarios/cold.ts';
@@ -27,7 +28,7 @@ import { SIGNING_ALGS } from '../config/index.ts';
 // the clean-up. servers.ts starts the processes, fixtures.ts sets agent-idp up through its API,
 // measure.ts drives the load, scenarios/*.ts are the scenarios, report.ts prints and writes.
 
-const DEFAULT_SCENARIOS: Scenario[] = ['jwks', 'token', 'keys', 'exchange', 'introspect', 'agents', 'cold', 'mixed'];
+const DEFAULT_SCENARIOS: Scenario[] = ['jwks', 'token', 'keys', 'exchange', 'federation', 'introspect', 'agents', 'cold', 'mixed'];
 
 const USAGE = `usage: npm run bench -- [options]
 
@@ -163,6 +164,9 @@ async function main() {
             break;
           case 'exchange':
             results.push(await exchangeScenario(ctx, phase));
+            break;
+          case 'federation':
+            results.push(await federationScenario(ctx, phase));
             break;
           case 'introspect':
             results.push(await introspectScenario(ctx, phase));

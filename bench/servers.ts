@@ -188,6 +188,8 @@ export async function startPhase(ctx: Context, alg: string): Promise<Phase> {
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     BOOTSTRAP_ADMIN_CLIENT_ID: operator.clientId,
     BOOTSTRAP_ADMIN_CLIENT_SECRET: operator.clientSecret,
+    // The federation scenario's issuer runs in the harness, on loopback over http.
+    FEDERATION_ALLOW_INSECURE_ISSUERS: 'true',
   };
   for (const name of ['DATABASE_POOL_SIZE', 'SECRET_MEMORY_SECONDS', 'ACCESS_TOKEN_TTL_SECONDS']) {
     if (process.env[name] !== undefined) env[name] = process.env[name];

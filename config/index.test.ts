@@ -129,6 +129,17 @@ describe('loadConfig', () => {
     expect((error as Error).message).not.toContain('hunter2');
   });
 
+  it('reads the federation settings: insecure issuers off by default, true or false only', () => {
+    expect(loadConfig({})).toMatchObject({ federationAllowInsecureIssuers: false, federationFetchTimeoutMs: 5000 });
+    expect(loadConfig({ FEDERATION_ALLOW_INSECURE_ISSUERS: 'TRUE', FEDERATION_FETCH_TIMEOUT_MS: '300' })).toMatchObject({
+      federationAllowInsecureIssuers: true,
+      federationFetchTimeoutMs: 300,
+    });
+    expect(loadConfig({ FEDERATION_ALLOW_INSECURE_ISSUERS: 'false' }).federationAllowInsecureIssuers).toBe(false);
+    expect(() => loadConfig({ FEDERATION_ALLOW_INSECURE_ISSUERS: 'yes' })).toThrow('FEDERATION_ALLOW_INSECURE_ISSUERS: must be true or false, got "yes"');
+    expect(() => loadConfig({ FEDERATION_FETCH_TIMEOUT_MS: '50' })).toThrow(ConfigError);
+  });
+
   it('takes PostgreSQL with a 32-byte key', () => {
     const config = loadConfig({ DATABASE_URL: 'postgresql://u@db:5432/idp', KEY_ENCRYPTION_KEY: KEK, PUBLIC_URL: 'https://idp.example.com/' });
     expect(config.keyEncryptionKey).toEqual(Buffer.alloc(32, 7));

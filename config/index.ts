@@ -56,6 +56,10 @@ export interface Config {
   webhookAllowPrivateTargets: boolean;
   /** How often each chain of the audit log that got events gets a signed checkpoint. */
   auditCheckpointSeconds: number;
+  /** Federation (RFC 7523 §2.1): issuers may be http on loopback, and their fetches may reach private addresses (development and tests only). */
+  federationAllowInsecureIssuers: boolean;
+  /** The deadline of each fetch of a federation issuer's discovery document or JWKS. */
+  federationFetchTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -193,5 +197,7 @@ export function loadConfig(env: Env = process.env): Config {
     webhookAllowInsecureUrls: flag(env, 'WEBHOOK_ALLOW_INSECURE_URLS'),
     webhookAllowPrivateTargets: flag(env, 'WEBHOOK_ALLOW_PRIVATE_TARGETS'),
     auditCheckpointSeconds: integer(env, 'AUDIT_CHECKPOINT_SECONDS', 60, 1, 3600),
+    federationAllowInsecureIssuers: flag(env, 'FEDERATION_ALLOW_INSECURE_ISSUERS'),
+    federationFetchTimeoutMs: integer(env, 'FEDERATION_FETCH_TIMEOUT_MS', 5000, 100, 30_000),
   };
 }

@@ -14,6 +14,7 @@ import { AddKeyCredentials1763769601100 } from './1763769601100-AddKeyCredential
 import { CreateWebhooks1763769601200 } from './1763769601200-CreateWebhooks.ts';
 import { CreateAuditCheckpoints1763769601300 } from './1763769601300-CreateAuditCheckpoints.ts';
 import { AddAgentMayAct1763769601400 } from './1763769601400-AddAgentMayAct.ts';
+import { CreateFederatedIdentities1763769601500 } from './1763769601500-CreateFederatedIdentities.ts';
 
 export const migrations = [
   CreateOrgs1763769600000,
@@ -31,4 +32,5 @@ export const migrations = [
   CreateWebhooks1763769601200,
   CreateAuditCheckpoints1763769601300,
   AddAgentMayAct1763769601400,
+  CreateFederatedIdentities1763769601500,
 ];

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -348,6 +349,19 @@ describe('agent-idp key credentials (private_key_jwt) and requireDpop', () => {
     const refused = await cli(['agents', 'update', agent.agentId, '--may-act', '00000000-0000-4000-8000-000000000000']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('mayAct');
+  });
+
+  it('agents create --federate maps external identities (jwt-bearer), get shows them, update --no-federation removes them', async () => {
+    const issuer = 'https://token.actions.githubusercontent.com';
+    const subject = `repo:acme/app:ref:refs/heads/main:${randomUUID()}`;
+    const created = await cli(['agents', 'create', '--name', 'ci-bot', '--federate', `${issuer} ${subject}`, '--json']);
+    expect(created.code).toBe(0);
+    const agent = JSON.parse(created.stdout);
+    expect(agent.federatedIdentities).toEqual([{ issuer, subject, audience: null }]);
+    expect((await cli(['agents', 'get', agent.agentId])).stdout).toContain(`${issuer} ${subject}`);
+    expect((await cli(['agents', 'create', '--name', 'x', '--federate', issuer])).code).toBe(2);
+    const cleared = await cli(['agents', 'update', agent.agentId, '--no-federation', '--json']);
+    expect(JSON.parse(cleared.stdout).federatedIdentities).toEqual([]);
   });
 });
 

@@ -68,6 +68,7 @@ describe('migrations', () => {
         'checkpoint_signers',
         'credential_expiry_notices',
         'credentials',
+        'federated_identities',
         'org_token_counts',
         'orgs',
         'removed_management_audiences',

@@ -21,7 +21,7 @@ async function verifyWithServedJwks(token: string, audience: string) {
 }
 
 describe('discovery and JWKS', () => {
-  it('serves RFC 8414 metadata at both well-known paths, advertising client_credentials and token exchange only, with secrets, keys and DPoP', async () => {
+  it('serves RFC 8414 metadata at both well-known paths, advertising client_credentials, token exchange and jwt-bearer, with secrets, keys and DPoP', async () => {
     for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
       const res = await call(t.url, 'GET', path);
       expect(res.status).toBe(200);
@@ -29,7 +29,8 @@ describe('discovery and JWKS', () => {
         issuer: t.url,
         token_endpoint: `${t.url}/token`,
         jwks_uri: `${t.url}/.well-known/jwks.json`,
-        grant_types_supported: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+        // jwt-bearer (RFC 7523 §2.1) needs no client authentication, but `none` is not advertised: no client may use it otherwise.
+        grant_types_supported: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange', 'urn:ietf:params:oauth:grant-type:jwt-bearer'],
         token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
         token_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256', 'EdDSA'],
         introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],

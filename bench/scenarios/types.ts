@@ -7,7 +7,7 @@ import type { Fixtures } from '../fixtures.ts';
 // (ScenarioResult of Measurements and Targets), which bench/report.ts prints and writes.
 
 // The one value here: the Scenario type is read off it, and it fixes the order scenarios run in.
-export const SCENARIOS = ['jwks', 'token', 'keys', 'exchange', 'introspect', 'agents', 'cold', 'mixed', 'soak'] as const;
+export const SCENARIOS = ['jwks', 'token', 'keys', 'exchange', 'federation', 'introspect', 'agents', 'cold', 'mixed', 'soak'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface Options {

@@ -15,6 +15,19 @@ export interface TokenQuota {
   perHour?: number;
 }
 
+/**
+ * An external identity whose JWTs (RFC 7523 §2.1) are exchanged for the agent's tokens: `sub`
+ * = subject, from issuer; audience null means this IdP's issuer URL.
+ */
+export interface FederatedIdentity {
+  issuer: string;
+  subject: string;
+  audience: string | null;
+}
+
+/** The agent as the API shows it: its row and its federated identities (a table of their own). */
+export type AgentView = Agent & { federatedIdentities: FederatedIdentity[] };
+
 export interface Agent {
   id: string;
   orgId: string;

@@ -1,7 +1,7 @@
-import type { Agent } from './agent.entity.ts';
+import type { AgentView } from './agent.entity.ts';
 
 /** The agent as the API shows it; accessTokenTtlSeconds is the effective lifetime. */
-export function presentAgent(agent: Agent, defaultTtlSeconds: number) {
+export function presentAgent(agent: AgentView, defaultTtlSeconds: number) {
   return {
     agentId: agent.id,
     clientId: agent.id,
@@ -17,6 +17,7 @@ export function presentAgent(agent: Agent, defaultTtlSeconds: number) {
     tokenQuota: agent.tokenQuota ?? null,
     requireDpop: agent.requireDpop,
     mayAct: agent.mayAct,
+    federatedIdentities: agent.federatedIdentities.map(({ issuer, subject, audience }) => ({ issuer, subject, audience })),
     createdAt: agent.createdAt.toISOString(),
     updatedAt: agent.updatedAt.toISOString(),
   };

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource } from 'typeorm';
-import type { Agent, AgentStatus, TokenQuota } from './agent.entity.ts';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { Agent, AgentStatus, AgentView, FederatedIdentity, TokenQuota } from './agent.entity.ts';
 import type { AgentsRepository } from './agents.repository.ts';
+import { ISSUER_SUBJECT_CONSTRAINT, type FederatedIdentitiesRepository } from './federated-identities.repository.ts';
+import { outboundUrlProblem, type OutboundPolicy } from '../http/outbound.ts';
 import type { OrgsRepository } from '../orgs/orgs.repository.ts';
 import type { CredentialsService } from '../credentials/credentials.service.ts';
 import { Conflict, NotFound, ValidationFailed } from '../http/errors.ts';
@@ -21,6 +23,7 @@ export interface AgentInput {
   tokenQuota?: TokenQuota | null;
   requireDpop?: boolean;
   mayAct?: string[];
+  federatedIdentities?: { issuer: string; subject: string; audience?: string | null }[];
 }
 
 export interface AgentChanges extends Partial<AgentInput> {
@@ -34,6 +37,9 @@ export class AgentsService {
   readonly #orgs: Pick<OrgsRepository, 'lockById'>;
   /** `<issuer>/api/v1` and `<issuer>/mcp`, which no agent registers (policies/grants.ts). */
   readonly #managementAudiences: string[];
+  readonly #identities: FederatedIdentitiesRepository;
+  /** Which issuers an identity may name (FEDERATION_ALLOW_INSECURE_ISSUERS). */
+  readonly #issuers: OutboundPolicy;
 
   constructor(
     dataSource: DataSource,
@@ -41,12 +47,58 @@ export class AgentsService {
     credentials: Pick<CredentialsService, 'revokeAllOfAgent'>,
     orgs: Pick<OrgsRepository, 'lockById'>,
     managementAudiences: string[],
+    identities: FederatedIdentitiesRepository,
+    issuers: OutboundPolicy,
   ) {
     this.#ds = dataSource;
     this.#repo = repo;
     this.#credentials = credentials;
     this.#orgs = orgs;
     this.#managementAudiences = managementAudiences;
+    this.#identities = identities;
+    this.#issuers = issuers;
+  }
+
+  /** The identities as stored: each issuer checked, no pair twice (a pair held by another agent is refused by the database). */
+  #federatedIdentities(input: AgentInput['federatedIdentities']): FederatedIdentity[] | undefined {
+    if (input === undefined) return undefined;
+    const seen = new Set<string>();
+    return input.map((identity, i) => {
+      const problem = outboundUrlProblem(identity.issuer, this.#issuers);
+      if (problem)
+        throw new ValidationFailed('a federated identity names an issuer that cannot be used', [
+          { field: `/federatedIdentities/${i}/issuer`, message: problem },
+        ]);
+      const pair = JSON.stringify([identity.issuer, identity.subject]);
+      if (seen.has(pair)) {
+        throw new ValidationFailed('the same issuer and subject are listed twice', [
+          { field: `/federatedIdentities/${i}`, message: 'duplicates an earlier entry' },
+        ]);
+      }
+      seen.add(pair);
+      return { issuer: identity.issuer, subject: identity.subject, audience: identity.audience ?? null };
+    });
+  }
+
+  /** Stores the agent's identities; a pair another agent (of any org) holds is 409. */
+  async #replaceIdentities(orgId: string, agentId: string, identities: FederatedIdentity[], manager: EntityManager): Promise<void> {
+    try {
+      await this.#identities.replace(orgId, agentId, identities, manager);
+    } catch (err) {
+      const failed = err as { constraint?: string; driverError?: { constraint?: string } };
+      if ((failed.constraint ?? failed.driverError?.constraint) === ISSUER_SUBJECT_CONSTRAINT) {
+        throw new Conflict('federated_identity_taken', 'one of these issuer and subject pairs is already mapped to another agent');
+      }
+      throw err;
+    }
+  }
+
+  async #withIdentities(orgId: string, agents: Agent[]): Promise<AgentView[]> {
+    const identities = await this.#identities.listOf(
+      orgId,
+      agents.map((a) => a.id),
+    );
+    return agents.map((agent) => ({ ...agent, federatedIdentities: identities.get(agent.id) ?? [] }));
   }
 
   /** A new agent row (not stored). */
@@ -72,34 +124,46 @@ export class AgentsService {
     };
   }
 
-  async create(actor: Actor, input: AgentInput): Promise<Agent> {
+  async create(actor: Actor, input: AgentInput): Promise<AgentView> {
     assertGrantableScopes(input.scopes, actor);
     assertRegistrableAudiences(input.audiences, this.#managementAudiences);
     assertConsistentQuota(input.tokenQuota);
-    const agent = AgentsService.build(actor.orgId, input);
+    const federatedIdentities = this.#federatedIdentities(input.federatedIdentities) ?? [];
+    const { federatedIdentities: _, ...fields } = input;
+    const agent = AgentsService.build(actor.orgId, fields);
     await this.#assertActors(actor.orgId, agent.id, input.mayAct);
     // Count and insert under the org's row lock: concurrent creates cannot both take the last place.
     await this.#ds.transaction(async (manager) => {
       const org = await this.#orgs.lockById(actor.orgId, manager);
       assertBelowLimit(org?.limits ?? {}, 'maxAgents', await this.#repo.countLive(actor.orgId, manager));
       await this.#repo.insert(agent, manager);
+      if (federatedIdentities.length) await this.#replaceIdentities(actor.orgId, agent.id, federatedIdentities, manager);
     });
-    return agent;
+    return { ...agent, federatedIdentities };
   }
 
-  async get(orgId: string, agentId: string): Promise<Agent> {
+  async #find(orgId: string, agentId: string): Promise<Agent> {
     const agent = await this.#repo.findInOrg(orgId, agentId);
     if (!agent) throw new NotFound(`agent ${agentId} not found`);
     return agent;
   }
 
-  list(orgId: string, filter: { status?: AgentStatus }, page: PageRequest) {
-    return this.#repo.list(orgId, filter, page);
+  async get(orgId: string, agentId: string): Promise<AgentView> {
+    return (await this.#withIdentities(orgId, [await this.#find(orgId, agentId)]))[0];
+  }
+
+  async list(orgId: string, filter: { status?: AgentStatus }, page: PageRequest): Promise<{ rows: AgentView[]; total: number }> {
+    const { rows, total } = await this.#repo.list(orgId, filter, page);
+    return { rows: await this.#withIdentities(orgId, rows), total };
   }
 
   /** Returns the agent as changed, and what changed: the fields, and whether it was suspended or reactivated. */
-  async update(actor: Actor, agentId: string, changes: AgentChanges): Promise<{ agent: Agent; fields: string[]; statusChange?: 'suspended' | 'reactivated' }> {
-    const agent = await this.get(actor.orgId, agentId);
+  async update(
+    actor: Actor,
+    agentId: string,
+    changes: AgentChanges,
+  ): Promise<{ agent: AgentView; fields: string[]; statusChange?: 'suspended' | 'reactivated' }> {
+    const agent = await this.#find(actor.orgId, agentId);
     if (agent.status === 'decommissioned') {
       throw new Conflict('agent_decommissioned', `agent ${agentId} is decommissioned and cannot change`);
     }
@@ -107,25 +171,36 @@ export class AgentsService {
     assertRegistrableAudiences(changes.audiences, this.#managementAudiences);
     assertConsistentQuota(changes.tokenQuota);
     await this.#assertActors(actor.orgId, agentId, changes.mayAct);
-    const updated: Agent = { ...agent, ...changes, updatedAt: new Date() } as Agent;
-    await this.#repo.update(actor.orgId, agentId, {
-      name: updated.name,
-      description: updated.description,
-      owner: updated.owner,
-      status: updated.status,
-      scopes: updated.scopes,
-      audiences: updated.audiences,
-      metadata: updated.metadata,
-      accessTokenTtlSeconds: updated.accessTokenTtlSeconds,
-      tokenQuota: updated.tokenQuota,
-      requireDpop: updated.requireDpop,
-      mayAct: updated.mayAct,
-      updatedAt: updated.updatedAt,
+    const federatedIdentities = this.#federatedIdentities(changes.federatedIdentities);
+    const { federatedIdentities: _, ...fieldChanges } = changes;
+    const updated: Agent = { ...agent, ...fieldChanges, updatedAt: new Date() } as Agent;
+    await this.#ds.transaction(async (manager) => {
+      await this.#repo.update(
+        actor.orgId,
+        agentId,
+        {
+          name: updated.name,
+          description: updated.description,
+          owner: updated.owner,
+          status: updated.status,
+          scopes: updated.scopes,
+          audiences: updated.audiences,
+          metadata: updated.metadata,
+          accessTokenTtlSeconds: updated.accessTokenTtlSeconds,
+          tokenQuota: updated.tokenQuota,
+          requireDpop: updated.requireDpop,
+          mayAct: updated.mayAct,
+          updatedAt: updated.updatedAt,
+        },
+        manager,
+      );
+      if (federatedIdentities) await this.#replaceIdentities(actor.orgId, agentId, federatedIdentities, manager);
     });
+    const [view] = await this.#withIdentities(actor.orgId, [updated]);
     const fields = Object.keys(changes).filter((f) => f !== 'status');
     const statusChange =
       changes.status && changes.status !== agent.status ? (changes.status === 'suspended' ? ('suspended' as const) : ('reactivated' as const)) : undefined;
-    return { agent: updated, fields, statusChange };
+    return { agent: view, fields, statusChange };
   }
 
   /**
@@ -149,13 +224,15 @@ export class AgentsService {
   /** For good: the agent stops loading as a client and every credential is revoked. */
   /** Returns the ids of the credentials it revoked. */
   async decommission(actor: Actor, agentId: string): Promise<string[]> {
-    const agent = await this.get(actor.orgId, agentId);
+    const agent = await this.#find(actor.orgId, agentId);
     if (agent.status === 'decommissioned') {
       throw new Conflict('agent_decommissioned', `agent ${agentId} is already decommissioned`);
     }
     const now = new Date();
     return this.#ds.transaction(async (manager) => {
       await this.#repo.update(actor.orgId, agentId, { status: 'decommissioned', decommissionedAt: now, updatedAt: now }, manager);
+      // For good: its external identities may be mapped to another agent.
+      await this.#identities.removeAll(actor.orgId, agentId, manager);
       return this.#credentials.revokeAllOfAgent(actor.orgId, agentId, manager);
     });
   }

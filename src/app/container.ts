@@ -7,6 +7,7 @@ import { StateCache } from '../coherence/state-cache.ts';
 import { settledBy, type SettleStep } from '../coherence/settled.ts';
 import { AgentsRepository } from '../agents/agents.repository.ts';
 import { AgentsService } from '../agents/agents.service.ts';
+import { FederatedIdentitiesRepository } from '../agents/federated-identities.repository.ts';
 import { CredentialsRepository } from '../credentials/credentials.repository.ts';
 import { CredentialsService } from '../credentials/credentials.service.ts';
 import { SecretMemory } from '../credentials/secret-memory.ts';
@@ -32,6 +33,8 @@ import { RevocationPurge } from '../oauth/revocation-purge.ts';
 import { managementAudiences } from '../oauth/paths.ts';
 import { buildProvider } from '../oauth/provider.ts';
 import { ProviderHost } from '../oauth/provider-host.ts';
+import { IssuerKeys } from '../oauth/federation/issuer-keys.ts';
+import { AssertionVerifier } from '../oauth/federation/assertion.ts';
 import { AccessTokenVerifier } from '../oauth/verifier.ts';
 import { AuthFailuresRepository } from '../throttling/auth-failures.repository.ts';
 import { AuthThrottle } from '../throttling/auth-throttle.ts';
@@ -73,6 +76,7 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
   const repositories = {
     orgs: new OrgsRepository(ds),
     agents: new AgentsRepository(ds),
+    federatedIdentities: new FederatedIdentitiesRepository(ds),
     credentials: new CredentialsRepository(ds),
     keys: new KeysRepository(ds),
     audit: new AuditRepository(ds),
@@ -85,7 +89,17 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
   const keyRing = new KeyRing(repositories.keys, masterKey, notify, logger);
   const keys = new KeysService(ds, repositories.keys, masterKey, config, logger, keyRing);
   const credentials = new CredentialsService(ds, repositories, new SecretMemory(config.secretMemorySeconds), { bcryptCost: config.bcryptCost });
-  const agents = new AgentsService(ds, repositories.agents, credentials, repositories.orgs, managementAudiences(config.publicUrl));
+  const agents = new AgentsService(
+    ds,
+    repositories.agents,
+    credentials,
+    repositories.orgs,
+    managementAudiences(config.publicUrl),
+    repositories.federatedIdentities,
+    {
+      allowInsecure: config.federationAllowInsecureIssuers,
+    },
+  );
   const orgs = new OrgsService(ds, repositories, credentials);
 
   // The webhook outbox rides on the audit writer: deliveries are stored in the transaction of
@@ -198,9 +212,15 @@ export type Container = ReturnType<typeof buildContainer>;
 export function buildOAuth(c: Container): { providerHost: ProviderHost; verifier: AccessTokenVerifier } {
   const { config, keyRing, clients, credentials, logger, auditWriter, throttle, quotas, counter } = c;
   const replays = c.repositories.replays;
+  // Kept across Provider rebuilds: the external issuers' keys do not change with ours.
+  const issuerKeys = new IssuerKeys(
+    { allowInsecure: config.federationAllowInsecureIssuers },
+    { fetchTimeoutMs: config.federationFetchTimeoutMs, clock: c.clock },
+  );
+  const federation = new AssertionVerifier(issuerKeys, replays, config.publicUrl);
   const verifier = new AccessTokenVerifier(config.publicUrl, keyRing.current, clients);
   const provider = () =>
-    buildProvider({ config, keyset: keyRing.current, clients, credentials, logger, auditWriter, throttle, quotas, counter, replays, verifier });
+    buildProvider({ config, keyset: keyRing.current, clients, credentials, logger, auditWriter, throttle, quotas, counter, replays, verifier, federation });
   const providerHost = new ProviderHost(provider());
   keyRing.onChange((next) => {
     providerHost.swap(provider());

@@ -4,7 +4,7 @@ import { headerKid, keysForAssertion } from './client-auth/private-key-jwt.ts';
 import { REPLAY_WINDOW_SECONDS, type ReplaysRepository } from './replays.repository.ts';
 import { credentialIdOf } from '../credentials/secrets.ts';
 import type { ClientStore } from './client-store.ts';
-import { clientMetadataOf } from './clients.ts';
+import { clientMetadataOf, federatedClientMetadata } from './clients.ts';
 import { isUuid } from '../lib/ids.ts';
 import type { AuthThrottle } from '../throttling/auth-throttle.ts';
 import { TooManyRequests, throttledDescription } from './hooks/auth-throttle.ts';
@@ -31,6 +31,9 @@ export function adapterFactory(
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.model === 'ReplayDetection') return this.#seen(id);
       if (this.model !== 'Client') return undefined;
+      // jwt-bearer: the client the request was given after its assertion (hooks/federated-client.ts), for this request only.
+      const federation = clientAuthNotes.getStore()?.federation;
+      if (federation && id === federation.clientId) return federatedClientMetadata(federation) as unknown as AdapterPayload;
       // Only an active agent loads: suspended and decommissioned agents cannot authenticate.
       if (!isUuid(id)) return undefined;
       const ctx = Provider.ctx;

@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import type { Agent, ClientAgent, TokenQuota } from '../agents/agent.entity.ts';
+import type { Agent, ClientAgent, FederatedIdentity, TokenQuota } from '../agents/agent.entity.ts';
 import type { CredentialKey, CredentialSecrets } from '../credentials/credential.entity.ts';
 import type { StateCache } from '../coherence/state-cache.ts';
 
@@ -105,6 +105,10 @@ export interface ChainState {
   /** A key that signed a token of the chain is revoked. */
   keyRevoked: boolean;
 }
+/** The agent an (issuer, subject) is mapped to, whatever its state, with the mapping's audience. */
+const FEDERATED_SQL = `SELECT ${CLIENT_AGENT_COLUMNS}, f.audience AS f_audience
+   FROM federated_identities f JOIN agents a ON a.id = f.agent_id JOIN orgs o ON o.id = a.org_id
+  WHERE f.issuer = $1 AND f.subject = $2`;
 
 export interface TokenSubjectState {
   agentStatus: string;
@@ -186,6 +190,23 @@ export class ClientStore {
       cache.agentKeys.set(id, keys, ticket);
     }
     return { agent, keys };
+  }
+
+  /**
+   * jwt-bearer (RFC 7523 §2.1): the agent an external (issuer, subject) is mapped to, in any
+   * org and any state, read each time (one indexed query), so that removing the mapping or
+   * suspending the agent stops it at once on every instance.
+   */
+  async findFederated(issuer: string, subject: string): Promise<{ agent: ClientAgent; identity: FederatedIdentity } | null> {
+    const rows: (ClientAgentRow & { f_audience: string | null })[] = await this.#ds.query(FEDERATED_SQL, [issuer, subject]);
+    if (!rows.length) return null;
+    return { agent: clientAgentFromRow(rows[0]), identity: { issuer, subject, audience: rows[0].f_audience } };
+  }
+
+  /** Whether any agent federates with this issuer (to tell an unknown issuer from an unknown subject). */
+  async isFederatedIssuer(issuer: string): Promise<boolean> {
+    const rows: { known: boolean }[] = await this.#ds.query('SELECT EXISTS (SELECT 1 FROM federated_identities WHERE issuer = $1) AS known', [issuer]);
+    return rows[0]?.known === true;
   }
 
   /** Any agent by id, whatever its state: to tell why a client could not authenticate (audit). */

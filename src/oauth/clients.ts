@@ -1,5 +1,6 @@
 import type { ClientAgent, TokenQuota } from '../agents/agent.entity.ts';
 import type { PublicJwk } from '../credentials/credential.entity.ts';
+import type { FederatedNote } from './client-auth/note.ts';
 
 // How an agent appears to oidc-provider: a confidential client that may only use the
 // client_credentials grant. Its secret is checked by our compareClientSecret (provider.ts)
@@ -9,6 +10,8 @@ import type { PublicJwk } from '../credentials/credential.entity.ts';
 
 /** The grants an agent may use: its own tokens, and tokens exchanged for another agent's (RFC 8693; grants/token-exchange.ts). */
 export const AGENT_GRANT_TYPES = ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'];
+/** RFC 7523 §2.1. */
+export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 export const CLIENT_SECRET_PLACEHOLDER = 'verified-by-agent-idp-against-bcrypt-hashes';
 
@@ -54,6 +57,33 @@ export function clientMetadataOf(agent: ClientAgent, keys?: PublicJwk[]): AgentC
     agent_audiences: agent.audiences,
     access_token_ttl: agent.accessTokenTtlSeconds,
     token_quota: agent.tokenQuota,
+  };
+}
+
+/**
+ * The client of a jwt-bearer request (RFC 7523 §2.1): the agent its assertion maps to, with no
+ * client authentication (`none`) and that grant only; the grant verifies the assertion before
+ * anything is minted. An assertion that maps to no active agent gets an empty placeholder,
+ * which the grant refuses.
+ */
+export function federatedClientMetadata(federation: FederatedNote): AgentClientMetadata {
+  const agent: ClientAgent = federation.agent ?? {
+    id: federation.clientId,
+    orgId: '',
+    status: 'suspended',
+    scopes: [],
+    audiences: [],
+    accessTokenTtlSeconds: null,
+    tokenQuota: null,
+    requireDpop: false,
+    mayAct: [],
+  };
+  const { client_secret: _, ...metadata } = clientMetadataOf(agent);
+  return {
+    ...metadata,
+    client_id: federation.clientId,
+    grant_types: [JWT_BEARER_GRANT],
+    token_endpoint_auth_method: 'none',
   };
 }
 

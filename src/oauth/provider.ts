@@ -19,6 +19,9 @@ import { useAgentSecrets } from './client-auth/secret.ts';
 import { clientCredentialsGrant } from './grants/client-credentials.ts';
 import { delegationClaims, registerTokenExchange } from './grants/token-exchange.ts';
 import type { AccessTokenVerifier } from './verifier.ts';
+import { registerJwtBearerGrant } from './grants/jwt-bearer.ts';
+import type { AssertionVerifier } from './federation/assertion.ts';
+import { federatedClient } from './hooks/federated-client.ts';
 import { throttleTokenAuth } from './hooks/auth-throttle.ts';
 import { pruneDiscovery } from './hooks/discovery.ts';
 import { jwksCaching } from './hooks/jwks-cache.ts';
@@ -31,7 +34,8 @@ import { INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, TOKEN_PATH } from './pa
 // oidc-provider configured for one job: the client_credentials grant issuing RFC 9068 JWT
 // access tokens to agents (and the token exchange of RFC 8693, for an agent acting for another:
 // grants/token-exchange.ts), who authenticate with a secret or a key (private_key_jwt, RFC 7523)
-// and may bind their tokens to a key of theirs (DPoP, RFC 9449). Introspection and revocation
+// and may bind their tokens to a key of theirs (DPoP, RFC 9449); or, with no secret, the same
+// tokens for a JWT of a trusted external issuer (jwt-bearer, RFC 7523 §2.1). Introspection and revocation
 // are our own routes (endpoints/: the provider refuses structured tokens there); no interactive
 // flow, no refresh tokens, no ID tokens. What each piece does is in the file it comes from.
 
@@ -48,9 +52,13 @@ export interface ProviderDeps {
   replays: Pick<ReplaysRepository, 'claim'>;
   /** Checks the subject and actor tokens of a token exchange. */
   verifier: Pick<AccessTokenVerifier, 'decode' | 'verify'>;
+  /** Verifies the external JWTs of the jwt-bearer grant (RFC 7523 §2.1). */
+  federation: AssertionVerifier;
 }
 
 const AUTH_METHODS = [...CLIENT_AUTH_METHODS] as ClientAuthMethod[];
+// `none` only ever for the client of a jwt-bearer request (hooks/federated-client.ts, clients.ts): no agent is loaded with it otherwise.
+const TOKEN_AUTH_METHODS = [...AUTH_METHODS, 'none'] as ClientAuthMethod[];
 
 export function buildProvider({
   config,
@@ -64,6 +72,7 @@ export function buildProvider({
   counter,
   replays,
   verifier,
+  federation,
 }: ProviderDeps): Provider {
   const cookieKey = createHash('sha256').update(`agent-idp cookies ${keyset.activeKid}`).digest('base64url');
   const grant = clientCredentialsGrant(config, keyset, quotas);
@@ -74,7 +83,7 @@ export function buildProvider({
     jwks: { keys: keyset.privateJwks as never },
     // No flow here sets a cookie; the provider still wants keys to sign one with.
     cookies: { keys: [cookieKey] },
-    clientAuthMethods: AUTH_METHODS,
+    clientAuthMethods: TOKEN_AUTH_METHODS,
     clockTolerance: CLOCK_TOLERANCE_SECONDS,
     // The rules of RFC 7523 the provider leaves to us: a bounded lifetime, sub, which key signed.
     assertJwtClientAuthClaimsAndHeader: assertClaims as never,
@@ -149,6 +158,8 @@ export function buildProvider({
 
   // RFC 8693, registered before any client loads: a client's grant_types must be known to the provider.
   registerTokenExchange(provider, { config, keyset, verifier, quotas });
+  registerJwtBearerGrant(provider, federation);
+
   provider.use(publicOrigin(config.publicUrl));
   // First, so that the audit events of /token name the client behind the proxies (ctx.ip).
   if (config.trustProxy > 0) provider.use(forwardedClientIp(config.trustProxy));
@@ -170,5 +181,7 @@ export function buildProvider({
   // Outside the token audit: a failure is counted once its event is recorded.
   provider.use(throttleTokenAuth(throttle, logger));
   provider.use(tokenAudit({ writer: auditWriter, clients, logger, activeKid: keyset.activeKid, counter }));
+  // Inside the token audit, which records what the jwt-bearer grant decides.
+  provider.use(federatedClient(clients));
   return provider;
 }

@@ -13,6 +13,7 @@ import type { DataSource } from 'typeorm';
 export const REPLAY_WINDOW_SECONDS = 15 * 60;
 
 interface PendingClaim {
+  keepSeconds: number;
   resolve: (claimed: boolean) => void;
   reject: (err: unknown) => void;
 }
@@ -35,12 +36,14 @@ export class ReplaysRepository {
   /**
    * Records `id` as used; false when it was already used (and its record has not run out). An
    * expired record of the same id is taken over, so the table needs no purge to stay correct.
+   * `keepSeconds`: how long the record lasts, when the JWT that carries it may outlive the usual
+   * window (a federated assertion may live an hour, RFC 7523 §2.1 at /token).
    */
-  claim(id: string): Promise<boolean> {
+  claim(id: string, keepSeconds: number = REPLAY_WINDOW_SECONDS): Promise<boolean> {
     return new Promise((resolve, reject) => {
       const waiting = this.#pending.get(id);
-      if (waiting) waiting.push({ resolve, reject });
-      else this.#pending.set(id, [{ resolve, reject }]);
+      if (waiting) waiting.push({ keepSeconds, resolve, reject });
+      else this.#pending.set(id, [{ keepSeconds, resolve, reject }]);
       if (!this.#inFlight) this.#flush();
     });
   }
@@ -51,12 +54,15 @@ export class ReplaysRepository {
     this.#pending = new Map();
     this.#inFlight = true;
     const ids = [...batch.keys()];
+    // The first claim of an id decides how long it is kept (the one that may win).
+    const keep = [...batch.values()].map((claims) => claims[0].keepSeconds);
     this.#ds
       .query(
-        `INSERT INTO replay_ids (id, expires_at) SELECT unnest($1::text[]), now() + make_interval(secs => $2)
+        `INSERT INTO replay_ids (id, expires_at) SELECT c.id, now() + make_interval(secs => c.keep)
+           FROM unnest($1::text[], $2::integer[]) AS c(id, keep)
          ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE replay_ids.expires_at <= now()
          RETURNING id`,
-        [ids, REPLAY_WINDOW_SECONDS],
+        [ids, keep],
       )
       .then(
         (rows: { id: string }[]) => {

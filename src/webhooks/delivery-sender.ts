@@ -1,6 +1,7 @@
 import { request as httpRequest, Agent as HttpAgent } from 'node:http';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
-import { guardedLookup, literalTargetProblem, type TargetPolicy } from './webhook-target.ts';
+import { guardedLookup, NonPublicAddressError } from '../http/outbound.ts';
+import { literalTargetProblem, type TargetPolicy } from './webhook-target.ts';
 
 // One attempt to deliver one webhook: a POST that is bounded in time (the whole exchange, not
 // only the connect) and in what it reads back, never follows a redirect (a 3xx is a failure
@@ -31,7 +32,7 @@ export class DeliverySender {
 
   constructor(options: SendOptions) {
     this.#options = { timeoutMs: DELIVERY_TIMEOUT_MS, maxResponseBytes: MAX_RESPONSE_BYTES, ...options };
-    const lookup = guardedLookup(options);
+    const lookup = guardedLookup(options.allowPrivateTargets);
     // keepAlive off: every attempt resolves and checks its address again.
     this.#httpAgent = new HttpAgent({ keepAlive: false, lookup } as ConstructorParameters<typeof HttpAgent>[0]);
     this.#httpsAgent = new HttpsAgent({ keepAlive: false, lookup } as ConstructorParameters<typeof HttpsAgent>[0]);
@@ -79,7 +80,7 @@ export class DeliverySender {
       );
       const timer = setTimeout(() => finish({ ok: false, statusCode: null, error: `timed out after ${this.#options.timeoutMs} ms` }), this.#options.timeoutMs);
       req.on('error', (err: NodeJS.ErrnoException) => {
-        const reason = err.code === 'ERR_WEBHOOK_PRIVATE_TARGET' ? `refused: ${err.message}` : `${err.code ?? 'error'}: ${err.message}`;
+        const reason = err instanceof NonPublicAddressError ? `refused: ${err.message}` : `${err.code ?? 'error'}: ${err.message}`;
         finish({ ok: false, statusCode: null, error: reason.slice(0, 500) });
       });
       req.end(body);

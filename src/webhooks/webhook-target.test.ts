@@ -1,4 +1,5 @@
-import { isNonPublicAddress, urlProblem } from './webhook-target.ts';
+import { isNonPublicAddress } from '../http/outbound.ts';
+import { urlProblem } from './webhook-target.ts';
 
 describe('isNonPublicAddress', () => {
   it.each([

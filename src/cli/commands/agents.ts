@@ -16,6 +16,16 @@ interface AgentFlags {
   ttl?: number;
   requireDpop?: boolean;
   mayAct?: string[];
+  federate?: string[];
+  /** false with --no-federation (commander's negatable option). */
+  federation?: boolean;
+}
+
+/** `--federate "ISSUER SUBJECT"`: an issuer URL holds no space, so the first one separates them. */
+function federatedIdentity(value: string): { issuer: string; subject: string } {
+  const at = value.indexOf(' ');
+  if (at <= 0 || at === value.length - 1) throw new UsageError(`--federate takes "ISSUER SUBJECT" (one argument, a space between), got "${value}"`);
+  return { issuer: value.slice(0, at), subject: value.slice(at + 1) };
 }
 
 function agentBody(flags: AgentFlags): Record<string, unknown> {
@@ -28,6 +38,8 @@ function agentBody(flags: AgentFlags): Record<string, unknown> {
   if (flags.ttl !== undefined) body.accessTokenTtlSeconds = flags.ttl;
   if (flags.requireDpop !== undefined) body.requireDpop = flags.requireDpop;
   if (flags.mayAct) body.mayAct = flags.mayAct;
+  if (flags.federate) body.federatedIdentities = flags.federate.map(federatedIdentity);
+  if (flags.federation === false) body.federatedIdentities = [];
   return body;
 }
 
@@ -45,6 +57,7 @@ export function printAgent(agent: Agent): void {
     ['token quota', agent.tokenQuota ? JSON.stringify(agent.tokenQuota) : null],
     ['require dpop', agent.requireDpop ? 'yes' : 'no'],
     ['may act for it', agent.mayAct.length ? list(agent.mayAct) : null],
+    ['federated', agent.federatedIdentities.length ? agent.federatedIdentities.map((f) => `${f.issuer} ${f.subject}`).join(', ') : null],
     ['metadata', Object.keys(agent.metadata).length ? JSON.stringify(agent.metadata) : null],
     ['created', localTime(agent.createdAt)],
     ['updated', localTime(agent.updatedAt)],
@@ -60,7 +73,12 @@ function withAgentFlags(command: Command): Command {
     .option('--ttl <seconds>', 'access token lifetime, 60 to 86400 seconds', integer(60, 86400))
     .option('--require-dpop', 'its tokens must be DPoP-bound (RFC 9449): /token without a DPoP proof is refused')
     .option('--no-require-dpop', 'its tokens may be plain bearer tokens (the default)')
-    .option('--may-act <agent-id>', 'an agent of the org that may act for this one (RFC 8693 token exchange; repeat for several)', collect);
+    .option('--may-act <agent-id>', 'an agent of the org that may act for this one (RFC 8693 token exchange; repeat for several)', collect)
+    .option(
+      '--federate <"issuer subject">',
+      "a JWT of this issuer with this sub gets the agent's tokens with no secret (jwt-bearer, RFC 7523); repeat for several; replaces the list",
+      collect,
+    );
 }
 
 export function registerAgents(program: Command): void {
@@ -100,14 +118,15 @@ export function registerAgents(program: Command): void {
       printAgent(agent);
     });
 
-  withAgentFlags(agents.command('update').description('change the given fields of an agent; --scope and --audience replace the whole list'))
+  withAgentFlags(agents.command('update').description('change the given fields of an agent; --scope, --audience and --federate replace the whole list'))
     .argument('<agent-id>')
     .option('--name <name>', "the agent's new name")
+    .option('--no-federation', 'remove every federated identity')
     .action(async (agentId: string, options: AgentFlags, command: Command) => {
       const body = agentBody(options);
       if (!Object.keys(body).length)
         throw new UsageError(
-          'nothing to change: give at least one of --name, --scope, --audience, --description, --owner, --ttl, --[no-]require-dpop, --may-act',
+          'nothing to change: give at least one of --name, --scope, --audience, --description, --owner, --ttl, --[no-]require-dpop, --may-act, --federate, --no-federation',
         );
       const agent = await managementApi(command).request<Agent>('PATCH', `/agents/${encodeURIComponent(agentId)}`, { body });
       if (globals(command).json) return printJson(agent);

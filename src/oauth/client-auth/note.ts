@@ -5,6 +5,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { CredentialSecrets } from '../../credentials/credential.entity.ts';
 import { parseBasicAuth } from '../../http/basic-auth.ts';
 import type { AssertionKeys } from './private-key-jwt.ts';
+import type { ClientAgent, FederatedIdentity } from '../../agents/agent.entity.ts';
 
 /**
  * What one /token request learns about its client on the way, kept in the request's async
@@ -23,6 +24,19 @@ export interface ClientAuthNote {
   assertionKeys?: AssertionKeys;
   /** private_key_jwt: the replay id of the assertion's jti (a replay of it is `assertion_replayed`, of anything else a DPoP proof's). */
   replayId?: string;
+  /** jwt-bearer (RFC 7523 §2.1): the client named after the assertion (hooks/federated-client.ts), and why it cannot federate, if it cannot. */
+  federation?: FederatedNote;
+}
+
+export interface FederatedNote {
+  /** The client id put in the request: the agent's, or FEDERATION_UNMAPPED_CLIENT_ID. */
+  clientId: string;
+  /** The assertion's iss and sub, unverified until the grant has checked it. */
+  issuer?: string;
+  subject?: string;
+  agent?: ClientAgent;
+  identity?: FederatedIdentity;
+  failure?: string;
 }
 
 export const clientAuthNotes = new AsyncLocalStorage<ClientAuthNote>();

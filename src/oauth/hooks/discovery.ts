@@ -32,6 +32,10 @@ export function pruneDiscovery(ctx: Context, issuer: string): void {
   if (!ctx.body || typeof ctx.body !== 'object') return;
   const metadata = ctx.body as Record<string, unknown>;
   for (const field of UNSERVED_METADATA) delete metadata[field];
+  // `none` is there only for the jwt-bearer grant, which needs no client authentication (RFC 7523 §2.1): no client may use it otherwise.
+  if (Array.isArray(metadata.token_endpoint_auth_methods_supported)) {
+    metadata.token_endpoint_auth_methods_supported = metadata.token_endpoint_auth_methods_supported.filter((m) => m !== 'none');
+  }
   metadata.token_endpoint = issuer + TOKEN_PATH;
   metadata.jwks_uri = issuer + JWKS_PATH;
 }

@@ -79,6 +79,7 @@ async function recordTokenAnswer(ctx: KoaContextWithOIDC, note: ClientAuthNote, 
           credentialId: note.credentialId ?? null,
           // The thumbprint of the key a DPoP-bound token is bound to: public, and what a proof must match.
           ...(token.jkt ? { dpopJkt: token.jkt } : {}),
+          ...federationDetails(note),
           expiresIn: body.expires_in,
         },
       ),
@@ -86,6 +87,7 @@ async function recordTokenAnswer(ctx: KoaContextWithOIDC, note: ClientAuthNote, 
     counter.issued(client!.clientId, client!.org_id);
     return;
   }
+  if (note.federation) return recordFederationDenial(ctx, note, writer);
   const claimed = client?.clientId ?? claimedClientId(ctx);
   let orgId = client?.org_id ?? null;
   // An assertion checked against the agent's keys that failed without a reason of its own failed oidc-provider's checks.
@@ -104,6 +106,34 @@ async function recordTokenAnswer(ctx: KoaContextWithOIDC, note: ClientAuthNote, 
       { type: 'token', id: null },
       { error: body?.error ?? null, reason, scope: ctx.oidc.params?.scope ?? null, resource: ctx.oidc.params?.resource ?? null },
       { outcome: 'failure', agentId: orgId ? claimed : null },
+    ),
+  );
+}
+
+/** jwt-bearer (RFC 7523 §2.1): which grant, and the external identity the assertion claimed (public names, never the assertion). */
+function federationDetails(note: ClientAuthNote) {
+  const federation = note.federation;
+  if (!federation) return {};
+  return { grant: 'jwt-bearer', federatedIssuer: federation.issuer?.slice(0, 500) ?? null, federatedSubject: federation.subject?.slice(0, 500) ?? null };
+}
+
+async function recordFederationDenial(ctx: KoaContextWithOIDC, note: ClientAuthNote, writer: Pick<AuditWriter, 'write'>): Promise<void> {
+  const body = ctx.body as Record<string, unknown>;
+  const agent = note.federation?.agent;
+  await writer.write(
+    clientEvent(
+      ctx as unknown as Context,
+      { id: agent?.id ?? null, orgId: agent?.orgId ?? null },
+      'token.denied',
+      { type: 'token', id: null },
+      {
+        error: body?.error ?? null,
+        reason: note.reason ?? String(body?.error ?? 'error'),
+        ...federationDetails(note),
+        scope: ctx.oidc.params?.scope ?? null,
+        resource: ctx.oidc.params?.resource ?? null,
+      },
+      { outcome: 'failure', agentId: agent?.id ?? null },
     ),
   );
 }
