@@ -1,11 +1,9 @@
 import { decodeJwt } from 'jose';
 import { accessToken, agentWithSecret } from '../../test/factories.ts';
 import { BENCH_SCOPE, FORM, JWT_RESOURCE, basic, type RequestTemplate } from '../lib.ts';
-import { log } from '../common.ts';
-import { AGENT_BODY, TOKEN_BODY, expect, http } from '../fixtures.ts';
-import { measureAll } from '../measure.ts';
-import { describe, noFailures } from '../report.ts';
-import type { Context, Phase, ScenarioResult, Target } from './types.ts';
+import { AGENT_BODY, expect, http } from '../fixtures.ts';
+import { measureAgainstWarmSecret } from './against-secret.ts';
+import type { Context, Phase, ScenarioResult } from './types.ts';
 
 // Warm token exchange (RFC 8693; design/delegation-and-federation.md): an actor agent, with a
 // secret already checked, trades a subject agent's token (one, for the whole run: its checks are
@@ -18,34 +16,21 @@ const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 
 export async function exchangeScenario(ctx: Context, phase: Phase): Promise<ScenarioResult> {
-  const { warm, adminToken } = phase.fixtures;
+  const { adminToken } = phase.fixtures;
   const idp = { url: phase.idp.url };
   const actor = await agentWithSecret(idp, adminToken, { name: 'bench-actor', ...AGENT_BODY });
   const subject = await agentWithSecret(idp, adminToken, { name: 'bench-subject', ...AGENT_BODY, mayAct: [actor.clientId] });
   const subjectToken = await accessToken(phase.idp, subject.clientId, subject.clientSecret, { scope: BENCH_SCOPE });
 
   const body = new URLSearchParams({ grant_type: GRANT, subject_token: subjectToken, subject_token_type: ACCESS_TOKEN, scope: BENCH_SCOPE }).toString();
-  const secretRequest: RequestTemplate = {
-    method: 'POST',
-    path: '/token',
-    headers: { authorization: basic(warm.clientId, warm.clientSecret), 'content-type': FORM },
-    body: TOKEN_BODY,
-  };
   const exchangeRequest: RequestTemplate = {
     method: 'POST',
     path: '/token',
     headers: { authorization: basic(actor.clientId, actor.clientSecret), 'content-type': FORM },
     body,
   };
-  const job = (request: RequestTemplate) => ({
-    connections: ctx.options.connections,
-    duration: ctx.options.duration,
-    warmup: ctx.options.warmup,
-    requests: [request],
-  });
 
-  // Both secrets are checked once (bcrypt) before the measurement, and the exchange must work.
-  await accessToken(phase.idp, warm.clientId, warm.clientSecret, { scope: BENCH_SCOPE });
+  // The actor's secret is checked once (bcrypt) by this check, before the measurement, and the exchange must work.
   await expect('the actor exchanges the subject token for a delegated token', async () => {
     const res = await http(phase.idp.url, 'POST', '/token', {
       basic: [actor.clientId, actor.clientSecret],
@@ -61,29 +46,8 @@ export async function exchangeScenario(ctx: Context, phase: Phase): Promise<Scen
     );
   });
 
-  const [secret, exchanged] = await measureAll(
-    ctx,
-    [
-      { server: phase.idp, db: phase.db, job: job(secretRequest) },
-      { server: phase.idp, db: phase.db, job: job(exchangeRequest) },
-    ],
-    ctx.options.profile ? `token-exchange-${phase.alg}` : undefined,
-  );
-  log(`token secret ${describe(secret)}`);
-  log(`token exchange ${describe(exchanged)}`);
-  const ratio = exchanged.rps / secret.rps;
-  const targets: Target[] = [
-    { name: 'warm token exchange req/s', goal: `≥ ${GOAL} × warm secret /token`, value: `${Math.round(ratio * 100) / 100}`, met: ratio >= GOAL },
-    noFailures(exchanged),
-  ];
-  return {
-    scenario: 'exchange',
-    label: `/token warm token exchange (${phase.alg} tokens)`,
-    alg: phase.alg,
-    agentIdp: exchanged,
-    baseline: { label: `agent-idp warm secret /token: ${secret.rps} req/s`, rps: secret.rps },
-    ratio,
-    targets,
-    notes: ['one subject token for the whole run; the actor authenticates with a secret (HTTP Basic)'],
-  };
+  const [result] = await measureAgainstWarmSecret(ctx, phase, 'exchange', GOAL, [
+    { label: 'token exchange', request: exchangeRequest, notes: ['one subject token for the whole run; the actor authenticates with a secret (HTTP Basic)'] },
+  ]);
+  return result;
 }

@@ -1,13 +1,11 @@
 import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { SignJWT, decodeJwt, importPKCS8 } from 'jose';
 import { api } from '../../test/helpers/api.ts';
-import { accessToken, createAgent } from '../../test/factories.ts';
+import { createAgent } from '../../test/factories.ts';
 import { BENCH_SCOPE, FORM, basic, type RequestTemplate } from '../lib.ts';
-import { log } from '../common.ts';
 import { AGENT_BODY, TOKEN_BODY, expect, http } from '../fixtures.ts';
-import { measureAll } from '../measure.ts';
-import { describe, noFailures } from '../report.ts';
-import type { Context, Phase, ScenarioResult, Target } from './types.ts';
+import { measureAgainstWarmSecret, warmSecretRequest } from './against-secret.ts';
+import type { Context, Phase, ScenarioResult } from './types.ts';
 
 // Warm /token without a shared secret (design/keys-and-dpop.md): an agent authenticating with a
 // client assertion (private_key_jwt, ES256, a new one per request: each is accepted once), and
@@ -44,23 +42,9 @@ export async function keysScenario(ctx: Context, phase: Phase): Promise<Scenario
     htu: `${phase.idp.url}/token`,
   };
 
-  const secretRequest: RequestTemplate = {
-    method: 'POST',
-    path: '/token',
-    headers: { authorization: basic(warm.clientId, warm.clientSecret), 'content-type': FORM },
-    body: TOKEN_BODY,
-  };
   const assertionRequest: RequestTemplate = { method: 'POST', path: '/token', headers: { 'content-type': FORM }, body: TOKEN_BODY, oneTimeJwt: assertionJwt };
-  const dpopRequest: RequestTemplate = { ...secretRequest, oneTimeJwt: dpopJwt };
-  const job = (request: RequestTemplate) => ({
-    connections: ctx.options.connections,
-    duration: ctx.options.duration,
-    warmup: ctx.options.warmup,
-    requests: [request],
-  });
+  const dpopRequest: RequestTemplate = { ...warmSecretRequest(phase), oneTimeJwt: dpopJwt };
 
-  // The secret is checked once (bcrypt) before the measurement; the others need no warm-up but are checked to work.
-  await accessToken(phase.idp, warm.clientId, warm.clientSecret, { scope: BENCH_SCOPE });
   // What the load generator will send, made once here with jose, must work.
   const now = Math.floor(Date.now() / 1000);
   const signer = await importPKCS8(assertionJwt.privateKeyPem, 'ES256');
@@ -91,41 +75,10 @@ export async function keysScenario(ctx: Context, phase: Phase): Promise<Scenario
     return res.status === 200 && body.token_type === 'DPoP' && decodeJwt(body.access_token!).cnf !== undefined;
   });
 
-  const [secret, assertion, dpop] = await measureAll(
-    ctx,
-    [
-      { server: phase.idp, db: phase.db, job: job(secretRequest) },
-      { server: phase.idp, db: phase.db, job: job(assertionRequest) },
-      { server: phase.idp, db: phase.db, job: job(dpopRequest) },
-    ],
-    ctx.options.profile ? `token-keys-${phase.alg}` : undefined,
-  );
-  log(`token secret ${describe(secret)}`);
-  log(`token private_key_jwt ${describe(assertion)}`);
-  log(`token DPoP ${describe(dpop)}`);
-  const results: ScenarioResult[] = [];
-  for (const [label, m] of [
-    ['private_key_jwt', assertion],
-    ['DPoP', dpop],
-  ] as const) {
-    const ratio = m.rps / secret.rps;
-    const targets: Target[] = [
-      { name: `warm /token with ${label} req/s`, goal: `≥ ${GOAL} × warm secret /token`, value: `${round(ratio)}`, met: ratio >= GOAL },
-      noFailures(m),
-    ];
-    results.push({
-      scenario: 'keys',
-      label: `/token warm ${label} (${phase.alg} tokens)`,
-      alg: phase.alg,
-      agentIdp: m,
-      baseline: { label: `agent-idp warm secret /token: ${secret.rps} req/s`, rps: secret.rps },
-      ratio,
-      targets,
-      notes: [`each request carries a new ES256 ${label === 'DPoP' ? 'DPoP proof' : 'client assertion'}, signed by the load generator`],
-    });
-  }
-  return results;
+  return measureAgainstWarmSecret(ctx, phase, 'keys', GOAL, [
+    { label: 'private_key_jwt', request: assertionRequest, notes: ['each request carries a new ES256 client assertion, signed by the load generator'] },
+    { label: 'DPoP', request: dpopRequest, notes: ['each request carries a new ES256 DPoP proof, signed by the load generator'] },
+  ]);
 }
 
-const round = (n: number) => Math.round(n * 100) / 100;
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
