@@ -39,39 +39,23 @@ async function recordTokenAnswer(ctx: KoaContextWithOIDC, note: ClientAuthNote, 
       jkt?: string;
     };
     const delegation = delegationOf(token);
-    if (delegation) {
-      // RFC 8693: who the token is for, who acts, and the chain it came down; jtis only, never a token.
-      await writer.write(
-        clientEvent(
-          koaCtx,
-          { id: client!.clientId, orgId: client!.org_id },
-          'token.exchanged',
-          { type: 'token', id: token.jti },
-          {
-            subject: delegation.subject,
-            actor: client!.clientId,
-            chain: delegation.agents,
-            subjectJti: delegation.tokens[delegation.tokens.length - 1].jti,
-            jti: token.jti,
-            scope: token.scope ?? null,
-            aud: token.resourceServer?.audience ?? null,
-            kid: activeKid,
-            credentialId: note.credentialId ?? null,
-            ...(token.jkt ? { dpopJkt: token.jkt } : {}),
-            expiresIn: body.expires_in,
-          },
-        ),
-      );
-      counter.issued(client!.clientId, client!.org_id);
-      return;
-    }
+    // RFC 8693: an exchanged token also says who it is for, who acts, and the chain it came down (jtis only, never a token).
+    const how = delegation
+      ? {
+          subject: delegation.subject,
+          actor: client!.clientId,
+          chain: delegation.agents,
+          subjectJti: delegation.tokens[delegation.tokens.length - 1].jti,
+        }
+      : federationDetails(note);
     await writer.write(
       clientEvent(
         koaCtx,
         { id: client!.clientId, orgId: client!.org_id },
-        'token.issued',
+        delegation ? 'token.exchanged' : 'token.issued',
         { type: 'token', id: token.jti },
         {
+          ...how,
           jti: token.jti,
           scope: token.scope ?? null,
           aud: token.resourceServer?.audience ?? null,
@@ -79,7 +63,6 @@ async function recordTokenAnswer(ctx: KoaContextWithOIDC, note: ClientAuthNote, 
           credentialId: note.credentialId ?? null,
           // The thumbprint of the key a DPoP-bound token is bound to: public, and what a proof must match.
           ...(token.jkt ? { dpopJkt: token.jkt } : {}),
-          ...federationDetails(note),
           expiresIn: body.expires_in,
         },
       ),
