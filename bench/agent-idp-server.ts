@@ -12,6 +12,7 @@ import { CredentialsService } from '../src/credentials/credentials.service.ts';
 import { SecretMemory } from '../src/credentials/secret-memory.ts';
 import { CredentialEntity } from '../src/credentials/credential.entity.ts';
 import type { ServerReply, ServerRequest } from './lib.ts';
+import { Timeline } from './timeline.ts';
 
 // agent-idp as the benchmark runs it: the production server (loadConfig + createIdp + listen)
 // in a process of its own, so that its CPU time and RSS can be read from /proc. Configured by
@@ -22,7 +23,8 @@ import type { ServerReply, ServerRequest } from './lib.ts';
 // - seed: inserts many agents with one credential each, built by the project's own
 //   AgentsService.build and CredentialsService.mint (bcrypt at the cost asked for);
 // - heap: heap and RSS, after a full GC when asked (the harness starts us with --expose-gc);
-// - profile-start / profile-stop: a CPU profile of a measured window, through node:inspector.
+// - profile-start / profile-stop: a CPU profile of a measured window, through node:inspector;
+// - timeline-start / timeline-stop: what the process did each second (bench/timeline.ts).
 
 function send(message: ServerReply): void {
   process.send?.(message);
@@ -47,6 +49,7 @@ const url = await idp.listen(port, '127.0.0.1');
 const dataSource = idp.database.dataSource;
 
 let profiler: Session | undefined;
+let timeline: Timeline | undefined;
 
 async function handle(request: ServerRequest): Promise<void> {
   switch (request.type) {
@@ -89,6 +92,18 @@ async function handle(request: ServerRequest): Promise<void> {
       await profiler.post('Profiler.setSamplingInterval', { interval: 1000 });
       await profiler.post('Profiler.start');
       send({ type: 'profile-started', id: request.id });
+      return;
+    }
+    case 'timeline-start': {
+      timeline = new Timeline(idp);
+      timeline.start();
+      send({ type: 'timeline', id: request.id, seconds: [] });
+      return;
+    }
+    case 'timeline-stop': {
+      if (!timeline) throw new Error('no timeline running');
+      send({ type: 'timeline', id: request.id, seconds: timeline.stop() });
+      timeline = undefined;
       return;
     }
     case 'profile-stop': {

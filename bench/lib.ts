@@ -173,17 +173,44 @@ export interface LoadResult {
   rss: RssSample[];
   /** CPU time of the load generator during the measurement. */
   loadCpuMs: number;
+  /** Date.now() when the measurement started: second 0 of perSecond. */
+  startedAtMs: number;
+  /** Responses completed in each whole second of the measurement (the last, partial second left out). */
+  perSecond: number[];
+  /** The slowest response completed in each of those seconds, ms. */
+  perSecondMaxMs: number[];
 }
 
 export type LoadMessage = { type: 'measure-start' } | { type: 'result'; result: LoadResult } | { type: 'error'; message: string };
 
 // ---- agent-idp server child (bench/agent-idp-server.ts) ---------------------------------
 
+/** What agent-idp's process did in one wall-clock second (bench/agent-idp-server.ts, the steady scenario). */
+export interface TimelineSecond {
+  /** Date.now() at the start of the second. */
+  at: number;
+  /** Event-loop utilisation (0–1): near 0 in a stall, the process was waiting, not working. */
+  elu: number;
+  /** Longest event-loop delay seen (ms): a long one means something ran without yielding. */
+  loopDelayMaxMs: number;
+  /** Time in GC pauses (ms) and the longest pause. */
+  gcMs: number;
+  gcMaxMs: number;
+  /** Audit INSERTs that finished in this second, their mean and the writer's largest queue depth seen (10 samples). */
+  auditBatches: number;
+  auditMeanMs: number;
+  auditQueueMax: number;
+  /** Samples (of 10) in which the caches could not answer (no lease, or the LISTEN connection down). */
+  incoherent: number;
+}
+
 export type ServerRequest =
   | { type: 'seed'; id: number; orgId: string; count: number; bcryptCost: number; scopes: string[]; audiences: string[] }
   | { type: 'heap'; id: number; gc: boolean }
   | { type: 'profile-start'; id: number }
-  | { type: 'profile-stop'; id: number; file: string };
+  | { type: 'profile-stop'; id: number; file: string }
+  | { type: 'timeline-start'; id: number }
+  | { type: 'timeline-stop'; id: number };
 
 export type ServerReply =
   | { type: 'ready'; url: string; cores: number; database: string }
@@ -191,6 +218,7 @@ export type ServerReply =
   | { type: 'heap'; id: number; heapUsedMb: number; rssMb: number; externalMb: number }
   | { type: 'profile-started'; id: number }
   | { type: 'profile-stopped'; id: number; file: string }
+  | { type: 'timeline'; id: number; seconds: TimelineSecond[] }
   | { type: 'failed'; id?: number; message: string };
 
 export function basic(clientId: string, clientSecret: string): string {

@@ -101,9 +101,13 @@ async function execute(job: LoadJob): Promise<LoadResult> {
   if (job.warmup > 0) await run(job, requests, job.warmup, undefined);
 
   const latency = newHistogram();
+  // Per wall-clock second of the measurement: how many answers, and the slowest (a stall shows as a second with few and slow ones).
+  const perSecond: number[] = [];
+  const perSecondMaxMs: number[] = [];
 
   const rss: RssSample[] = [];
   const t0 = performance.now();
+  const startedAtMs = Date.now();
   const sample = () => {
     const mb = processRssMb(job.serverPid);
     if (mb !== undefined) rss.push({ t: Math.round((performance.now() - t0) / 100) / 10, rssMb: Math.round(mb * 10) / 10 });
@@ -113,7 +117,12 @@ async function execute(job: LoadJob): Promise<LoadResult> {
   const ownBefore = process.cpuUsage();
   sample();
   const sampler = setInterval(sample, (job.sampleEvery ?? 1) * 1000);
-  const { result, elapsedS } = await run(job, requests, job.duration, job.amount, (ms) => record(latency, ms));
+  const { result, elapsedS } = await run(job, requests, job.duration, job.amount, (ms) => {
+    record(latency, ms);
+    const second = Math.floor((performance.now() - t0) / 1000);
+    perSecond[second] = (perSecond[second] ?? 0) + 1;
+    if (ms > (perSecondMaxMs[second] ?? 0)) perSecondMaxMs[second] = ms;
+  });
   clearInterval(sampler);
   const cpuAfter = processCpuMs(job.serverPid);
   const own = process.cpuUsage(ownBefore);
@@ -133,6 +142,10 @@ async function execute(job: LoadJob): Promise<LoadResult> {
     serverCpuMs: cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore,
     rss,
     loadCpuMs: (own.user + own.system) / 1000,
+    startedAtMs,
+    // Whole seconds only; a second in which nothing was answered counts 0.
+    perSecond: Array.from({ length: Math.floor(elapsedS) }, (_, i) => perSecond[i] ?? 0),
+    perSecondMaxMs: Array.from({ length: Math.floor(elapsedS) }, (_, i) => Math.round((perSecondMaxMs[i] ?? 0) * 10) / 10),
   };
 }
 

@@ -30,6 +30,9 @@ interface Tally {
   dbCpuMs: number | null;
   rss: { t: number; rssMb: number }[];
   loadCpuMs: number;
+  startedAtMs: number | undefined;
+  perSecond: number[];
+  perSecondMaxMs: number[];
 }
 
 /** One load run against one server, with the CPU time of its database backends around it. */
@@ -104,6 +107,9 @@ export async function measureAll(ctx: Context, loads: Load[], profileName?: stri
     dbCpuMs: null,
     rss: [],
     loadCpuMs: 0,
+    startedAtMs: undefined,
+    perSecond: [],
+    perSecondMaxMs: [],
   }));
   let profiling: Promise<unknown> | undefined;
   for (let r = 0; r < rounds; r++) {
@@ -127,6 +133,9 @@ export async function measureAll(ctx: Context, loads: Load[], profileName?: stri
       t.serverCpuMs = result.serverCpuMs === undefined || t.serverCpuMs === null ? null : t.serverCpuMs + result.serverCpuMs;
       if (result.dbCpuMs !== null) t.dbCpuMs = (t.dbCpuMs ?? 0) + result.dbCpuMs;
       t.loadCpuMs += result.loadCpuMs;
+      t.startedAtMs ??= result.startedAtMs;
+      t.perSecond.push(...result.perSecond);
+      t.perSecondMaxMs.push(...result.perSecondMaxMs);
     }
   }
   let profile: Measurement['profile'];
@@ -162,6 +171,9 @@ export async function measureAll(ctx: Context, loads: Load[], profileName?: stri
       rssMbEnd: rssValues.length ? rssValues[rssValues.length - 1] : null,
       rssSamples: t.rss,
       loadCpu: round(t.loadCpuMs / 1000 / t.durationS),
+      startedAtMs: t.startedAtMs ?? null,
+      perSecond: t.perSecond,
+      perSecondMaxMs: t.perSecondMaxMs,
       ...(i === 0 && profile ? { profile } : {}),
     };
   });

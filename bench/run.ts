@@ -7,6 +7,7 @@ import { writeReport, type PhaseInfo } from './report.ts';
 import { SCENARIOS, type Context, type Options, type Scenario, type ScenarioResult } from './scenarios/types.ts';
 import { jwksScenario } from './scenarios/jwks.ts';
 import { tokenScenario } from './scenarios/token.ts';
+import { steadyScenario } from './scenarios/steady.ts';
 import { keysScenario } from './scenarios/keys.ts';
 import { exchangeScenario } from './scenarios/exchange.ts';
 import { federationScenario } from './scenarios/federation.ts';
@@ -28,7 +29,7 @@ import { SIGNING_ALGS } from '../config/index.ts';
 // the clean-up. servers.ts starts the processes, fixtures.ts sets agent-idp up through its API,
 // measure.ts drives the load, scenarios/*.ts are the scenarios, report.ts prints and writes.
 
-const DEFAULT_SCENARIOS: Scenario[] = ['jwks', 'token', 'keys', 'exchange', 'federation', 'introspect', 'agents', 'cold', 'mixed'];
+const DEFAULT_SCENARIOS: Scenario[] = ['jwks', 'token', 'steady', 'keys', 'exchange', 'federation', 'introspect', 'agents', 'cold', 'mixed'];
 
 const USAGE = `usage: npm run bench -- [options]
 
@@ -158,6 +159,9 @@ async function main() {
           case 'token':
             tokenResult = await tokenScenario(ctx, phase);
             results.push(tokenResult);
+            break;
+          case 'steady':
+            results.push(await steadyScenario(ctx, phase));
             break;
           case 'keys':
             results.push(...(await keysScenario(ctx, phase)));

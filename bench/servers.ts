@@ -128,6 +128,8 @@ export interface BenchDatabase {
   description: string;
   /** Backend pids serving this database, to count their CPU time; absent when it runs inside agent-idp. */
   backendPids?: () => Promise<number[]>;
+  /** What this database's active backends are waiting on now ("Lock:relation", "IO:WALSync", ...); absent when embedded. */
+  waits?: () => Promise<string[]>;
   drop(): Promise<void>;
 }
 
@@ -158,6 +160,14 @@ async function benchDatabase(serverUrl: string | undefined): Promise<BenchDataba
       const { rows } = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [name]);
       return rows.map((r) => r.pid);
     },
+    async waits() {
+      const { rows } = await admin.query<{ wait: string }>(
+        `SELECT wait_event_type || ':' || wait_event AS wait FROM pg_stat_activity
+          WHERE datname = $1 AND state = 'active' AND wait_event IS NOT NULL AND pid <> pg_backend_pid()`,
+        [name],
+      );
+      return rows.map((r) => r.wait);
+    },
     async drop() {
       if (dropped) return;
       dropped = true;
@@ -186,12 +196,14 @@ export async function startPhase(ctx: Context, alg: string): Promise<Phase> {
     KEY_ALG: alg,
     BCRYPT_COST: process.env.BCRYPT_COST ?? '10',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    // The metrics listener runs as in production, on a free port (a fixed one may be taken on a shared machine).
+    METRICS_PORT: '0',
     BOOTSTRAP_ADMIN_CLIENT_ID: operator.clientId,
     BOOTSTRAP_ADMIN_CLIENT_SECRET: operator.clientSecret,
     // The federation scenario's issuer runs in the harness, on loopback over http.
     FEDERATION_ALLOW_INSECURE_ISSUERS: 'true',
   };
-  for (const name of ['DATABASE_POOL_SIZE', 'SECRET_MEMORY_SECONDS', 'ACCESS_TOKEN_TTL_SECONDS']) {
+  for (const name of ['DATABASE_POOL_SIZE', 'SECRET_MEMORY_SECONDS', 'ACCESS_TOKEN_TTL_SECONDS', 'AUDIT_CHECKPOINT_SECONDS']) {
     if (process.env[name] !== undefined) env[name] = process.env[name];
   }
   const idp = await startServer(

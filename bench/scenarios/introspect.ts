@@ -50,7 +50,7 @@ export async function introspectScenario(ctx: Context, phase: Phase): Promise<Sc
     baseline: { label: 'reference opaque introspection', rps: reference.rps },
     ratio,
     cpuRatio,
-    targets: [ratioTarget('introspection req/s', ratio, cpuRatio), noFailures(agentIdp)],
+    targets: [ratioTarget('introspection req/s', ratio, cpuRatio, 1.0), noFailures(agentIdp)],
     notes: [
       `agent-idp introspects a ${phase.alg} JWT (signature, claims, revocation and agent state in PostgreSQL); the reference an opaque token from memory`,
     ],

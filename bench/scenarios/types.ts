@@ -7,7 +7,7 @@ import type { Fixtures } from '../fixtures.ts';
 // (ScenarioResult of Measurements and Targets), which bench/report.ts prints and writes.
 
 // The one value here: the Scenario type is read off it, and it fixes the order scenarios run in.
-export const SCENARIOS = ['jwks', 'token', 'keys', 'exchange', 'federation', 'introspect', 'agents', 'cold', 'mixed', 'soak'] as const;
+export const SCENARIOS = ['jwks', 'token', 'steady', 'keys', 'exchange', 'federation', 'introspect', 'agents', 'cold', 'mixed', 'soak'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface Options {
@@ -49,6 +49,12 @@ export interface Measurement {
   rssSamples: { t: number; rssMb: number }[];
   /** CPU share of the load generator (1 = its whole core): near 1, the generator limits the figure. */
   loadCpu: number;
+  /** Date.now() at the start of the first round's measurement. */
+  startedAtMs: number | null;
+  /** Responses in each whole second of the measured rounds, in order (rounds one after another). */
+  perSecond: number[];
+  /** The slowest response of each of those seconds, ms. */
+  perSecondMaxMs: number[];
   profile?: { file: string; summary: ProfileSummary };
 }
 
@@ -75,6 +81,8 @@ export interface ScenarioResult {
   cpuRatio?: number;
   targets: Target[];
   notes: string[];
+  /** The steady scenario's per-second rows (answers, agent-idp's timeline, database waits). */
+  steady?: { timeline: unknown[] };
 }
 
 export interface Phase {
