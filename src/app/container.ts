@@ -88,7 +88,9 @@ export function buildContainer(config: Config, logger: Logger, database: Databas
 
   const keyRing = new KeyRing(repositories.keys, masterKey, notify, logger);
   const keys = new KeysService(ds, repositories.keys, masterKey, config, logger, keyRing);
-  const credentials = new CredentialsService(ds, repositories, new SecretMemory(config.secretMemorySeconds), { bcryptCost: config.bcryptCost });
+  const credentials = new CredentialsService(ds, repositories, new SecretMemory(config.secretMemorySeconds, undefined, clock), {
+    bcryptCost: config.bcryptCost,
+  });
   const agents = new AgentsService(
     ds,
     repositories.agents,

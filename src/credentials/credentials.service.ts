@@ -51,6 +51,8 @@ export class CredentialsService {
   readonly #orgs: Pick<OrgsRepository, 'limitsOf'>;
   readonly #bcryptCost: number;
   readonly memory: SecretMemory;
+  /** bcrypt compares running now (#compare), by hash and digest. */
+  readonly #comparing = new Map<string, Promise<boolean>>();
 
   constructor(
     dataSource: DataSource,
@@ -294,15 +296,42 @@ export class CredentialsService {
     // SHA-256 digest, so that every character of the secret counts.
     const digest = secretDigest(secret);
     const remembered = this.memory.recall(digest, credentialId);
-    if (remembered !== undefined && hashes.includes(remembered)) return { ok: true, credentialId };
+    if (remembered !== undefined && hashes.includes(remembered)) {
+      if (this.memory.refreshDue(digest)) this.#refresh(digest, credentialId, remembered);
+      return { ok: true, credentialId };
+    }
 
     for (const hash of hashes) {
-      if (await bcrypt.compare(digest, hash)) {
+      if (await this.#compare(digest, hash)) {
         this.memory.remember(digest, credentialId, hash);
         return { ok: true, credentialId };
       }
     }
     return { ok: false, reason: 'bad_secret' };
+  }
+
+  /**
+   * bcrypt, once for all the checks of one secret against one hash that are in flight together:
+   * a burst of requests with a secret not (or no longer) remembered costs one compare, not one each.
+   */
+  #compare(digest: string, hash: string): Promise<boolean> {
+    const key = `${hash} ${digest}`;
+    let running = this.#comparing.get(key);
+    if (!running) {
+      running = bcrypt.compare(digest, hash).finally(() => this.#comparing.delete(key));
+      this.#comparing.set(key, running);
+    }
+    return running;
+  }
+
+  /** Proves a remembered secret again before its entry runs out (SecretMemory.refreshDue); the request that noticed has already been answered. */
+  #refresh(digest: string, credentialId: string, hash: string): void {
+    if (this.#comparing.has(`${hash} ${digest}`)) return;
+    this.#compare(digest, hash).then(
+      (ok) => (ok ? this.memory.remember(digest, credentialId, hash) : this.memory.forgetCredential(credentialId)),
+      // bcrypt failing (it does not, for a hash it accepted before) leaves the entry to run out.
+      () => {},
+    );
   }
 
   async revokeAllOfAgent(orgId: string, agentId: string, manager?: EntityManager): Promise<string[]> {

@@ -6,6 +6,12 @@ import { Lru } from '../lib/lru.ts';
 // current row, and the entry counts only while the row still holds the same hash it was
 // checked against. Rotation, revocation, expiry and suspension therefore end it at once, on
 // every instance, because they change or disable that row.
+//
+// An entry in use is checked again before it runs out (refreshDue): an agent asking in a loop
+// would otherwise pay bcrypt on every request in flight at the moment its entry expires, each
+// waiting behind the others on the thread pool (a stall of seconds at a few thousand tokens/s).
+// The refresh is a bcrypt compare like any other, so an entry still stands for at most
+// SECRET_MEMORY_SECONDS after the last compare that proved it.
 
 interface Entry {
   credentialId: string;
@@ -24,6 +30,12 @@ export class SecretMemory {
     this.#entries = new Lru(maxEntries);
     this.#ttlMs = ttlSeconds * 1000;
     this.#now = now;
+  }
+
+  /** In the last quarter of its life: the caller should check the secret again now (in the background) to keep the entry. */
+  refreshDue(digest: string): boolean {
+    const entry = this.#entries.peek(digest);
+    return entry !== undefined && entry.until - this.#now() <= this.#ttlMs / 4;
   }
 
   /** The hash the secret with this digest was verified against, if remembered and fresh. */

@@ -39,6 +39,19 @@ describe('SecretMemory', () => {
     expect(memory.size).toBe(0);
   });
 
+  it('asks for a refresh in the last quarter of an entry only', () => {
+    let now = 1_000_000;
+    const memory = new SecretMemory(60, 100, () => now);
+    expect(memory.refreshDue('digest')).toBe(false);
+    memory.remember('digest', CREDENTIAL_ID, '$2b$hash');
+    now += 44_000;
+    expect(memory.refreshDue('digest')).toBe(false);
+    now += 1_000;
+    expect(memory.refreshDue('digest')).toBe(true);
+    memory.remember('digest', CREDENTIAL_ID, '$2b$hash');
+    expect(memory.refreshDue('digest')).toBe(false);
+  });
+
   it('forgets a credential at once, and stays within its size', () => {
     const memory = new SecretMemory(60, 2);
     memory.remember('a', 'c1', 'h');

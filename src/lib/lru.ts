@@ -18,6 +18,11 @@ export class Lru<K, V> {
     return value;
   }
 
+  /** The value, without making it the most recently used. */
+  peek(key: K): V | undefined {
+    return this.#entries.get(key);
+  }
+
   set(key: K, value: V): void {
     if (this.#entries.has(key)) {
       this.#entries.delete(key);
