@@ -8,6 +8,7 @@ import { agentWithSecret, createOrg, operatorToken, requestToken } from './facto
 import { eventually } from './helpers/eventually.ts';
 import { itOnPostgres } from './helpers/postgres-only.ts';
 import { LISTENER_APPLICATION_NAME } from '../src/db/notify.ts';
+import { expectJwksAsProviderServes } from './helpers/provider-jwks.ts';
 
 let t: TestIdp;
 let org: Awaited<ReturnType<typeof createOrg>>;
@@ -122,6 +123,8 @@ describe('rotation', () => {
     expect((await introspect(after, a)).active).toBe(true);
     const kids = (await jwks()).keys.map((k) => k.kid);
     expect(kids).toEqual(expect.arrayContaining([decodeProtectedHeader(before).kid!, active.kid, next.kid]));
+    // The JWKS answered from fixed bytes follows the key set as oidc-provider's own route does.
+    await expectJwksAsProviderServes(t);
   });
 
   it('signs with ES256 and EdDSA keys that any library verifies against the JWKS', async () => {

@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { startTestIdp, type TestIdp } from './helpers/idp.ts';
 import { api, call } from './helpers/api.ts';
+import { expectJwksAsProviderServes } from './helpers/provider-jwks.ts';
 import { agentWithSecret, createOrg, operatorToken, requestToken } from './factories.ts';
 
 let t: TestIdp;
@@ -75,6 +76,40 @@ describe('discovery and JWKS', () => {
       expect(key).toMatchObject({ use: 'sig', alg: 'RS256', kty: 'RSA' });
       for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(key[member]).toBeUndefined();
     }
+  });
+
+  it("answers the JWKS from its own bytes, exactly as oidc-provider's route does for the same keys", async () => {
+    await expectJwksAsProviderServes(t);
+  });
+
+  it('answers the JWKS with 304 to a matching If-None-Match, to HEAD without a body, echoes X-Request-Id and counts it in the metrics', async () => {
+    const first = await fetch(`${t.url}/.well-known/jwks.json?x=1`, { headers: { 'x-request-id': 'rs-fetch-1' } });
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-request-id')).toBe('rs-fetch-1');
+    const etag = first.headers.get('etag')!;
+    for (const ifNoneMatch of [etag, `W/${etag}`, `"other", ${etag}`, '*']) {
+      const res = await fetch(`${t.url}/.well-known/jwks.json`, { headers: { 'if-none-match': ifNoneMatch } });
+      expect([ifNoneMatch, res.status, await res.text()]).toEqual([ifNoneMatch, 304, '']);
+      expect(res.headers.get('etag')).toBe(etag);
+    }
+    expect((await fetch(`${t.url}/.well-known/jwks.json`, { headers: { 'if-none-match': '"other"' } })).status).toBe(200);
+    const head = await fetch(`${t.url}/.well-known/jwks.json`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe(first.headers.get('content-length'));
+    expect(await head.text()).toBe('');
+    // A generated id for a caller that sent none (or an unusable one).
+    expect((await fetch(`${t.url}/.well-known/jwks.json`, { headers: { 'x-request-id': 'bad id!' } })).headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    // CORS preflight and other methods are oidc-provider's, as before.
+    const preflight = await fetch(`${t.url}/.well-known/jwks.json`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://rs.example', 'access-control-request-method': 'GET' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-methods')).toBe('GET');
+    expect((await fetch(`${t.url}/.well-known/jwks.json`, { method: 'POST' })).status).toBe(404);
+    const { body } = await t.idp.metrics.scrape();
+    expect(body).toMatch(/agent_idp_http_request_duration_seconds_count\{route="\/\.well-known\/jwks\.json",method="GET",status="304"\} [1-9]/);
+    expect(body).toMatch(/agent_idp_http_request_duration_seconds_count\{route="\/\.well-known\/jwks\.json",method="HEAD",status="200"\} 1/);
   });
 
   it('serves nothing else of oidc-provider', async () => {

@@ -1,7 +1,9 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Koa from 'koa';
 import type Router from '@koa/router';
 import type { Logger } from '../lib/logger.ts';
-import { requestContext } from '../http/request-context.ts';
+import { randomUUID } from 'node:crypto';
+import { INCOMING_REQUEST_ID, requestContext } from '../http/request-context.ts';
 import { problemHandler } from '../http/problem.ts';
 import { trustProxy } from '../http/client-ip.ts';
 import type { ProviderHost } from '../oauth/provider-host.ts';
@@ -44,4 +46,57 @@ export function createApp(providerHost: ProviderHost, routers: AppRouters, logge
   // Whatever is neither an OAuth endpoint nor a management route.
   app.use(problemHandler(logger));
   return app;
+}
+
+/**
+ * The HTTP server's request listener. Two lanes skip the Koa app, for the requests that come by
+ * the thousand: the JWKS, from its fixed bytes (ProviderHost.jwks), and /token, handed to the
+ * current Provider as the Koa app would hand it (ProviderHost.middleware) but without a Koa
+ * context of ours around oidc-provider's own. Both get what every answer gets from the app's
+ * outer middleware: an X-Request-Id, the request-duration metric, the debug request log.
+ * Everything else goes through the Koa app.
+ */
+export function createHandler(app: Koa, providerHost: ProviderHost, logger: Logger, metrics: Pick<Metrics, 'observeRequest'>) {
+  const koa = app.callback();
+  const logRequests = logger.enabled?.('debug') ?? true;
+  const done = (req: IncomingMessage, res: ServerResponse, route: string, started: number) => {
+    const ms = performance.now() - started;
+    metrics.observeRequest(route, req.method!, res.statusCode, ms / 1000);
+    if (logRequests) logger.debug('request', { requestId: res.getHeader('x-request-id'), method: req.method, path: route, status: res.statusCode, ms });
+  };
+  return function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '';
+    const route =
+      url.startsWith(TOKEN_PATH) && isPath(url, TOKEN_PATH) ? TOKEN_PATH : url.startsWith(JWKS_PATH) && isPath(url, JWKS_PATH) ? JWKS_PATH : undefined;
+    if (route === TOKEN_PATH) {
+      const started = performance.now();
+      tagRequest(req, res);
+      return providerHost.handle(req, res).finally(() => done(req, res, TOKEN_PATH, started));
+    }
+    if (route === JWKS_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
+      const started = performance.now();
+      tagRequest(req, res);
+      try {
+        providerHost.jwks.answer(req, res);
+      } catch (err) {
+        logger.error('could not answer the JWKS', { err });
+        if (!res.headersSent) res.statusCode = 500;
+        res.end();
+      }
+      done(req, res, JWKS_PATH, started);
+      return Promise.resolve();
+    }
+    return koa(req, res) as unknown as Promise<void>;
+  };
+}
+
+/** `url` is `path`, with or without a query. */
+function isPath(url: string, path: string): boolean {
+  return url.length === path.length || url[path.length] === '?';
+}
+
+/** X-Request-Id as requestContext gives it: the caller's when sane, else a new one. */
+function tagRequest(req: IncomingMessage, res: ServerResponse): void {
+  const incoming = req.headers['x-request-id'];
+  res.setHeader('X-Request-Id', typeof incoming === 'string' && INCOMING_REQUEST_ID.test(incoming) ? incoming : randomUUID());
 }

@@ -223,9 +223,9 @@ export function buildOAuth(c: Container): { providerHost: ProviderHost; verifier
   const verifier = new AccessTokenVerifier(config.publicUrl, keyRing.current, clients);
   const provider = () =>
     buildProvider({ config, keyset: keyRing.current, clients, credentials, logger, auditWriter, throttle, quotas, counter, replays, verifier, federation });
-  const providerHost = new ProviderHost(provider());
+  const providerHost = new ProviderHost(provider(), keyRing.current);
   keyRing.onChange((next) => {
-    providerHost.swap(provider());
+    providerHost.swap(provider(), next);
     verifier.useKeyset(next);
     logger.info('signing keys changed', { active: next.activeKid, published: next.privateJwks.length });
   });

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import type { Config } from '../../config/index.ts';
@@ -18,12 +18,14 @@ import { healthRouter } from '../health/health.routes.ts';
 import { bootstrap, type BootstrapResult } from './bootstrap.ts';
 import { buildContainer, buildOAuth, type Container, type ContainerOptions } from './container.ts';
 import { describeRoutes, managementRouter, mcpEndpoint, oauthRouter, publicRouter, type RouteInfo } from './routes.ts';
-import { createApp } from './app.ts';
+import { createApp, createHandler } from './app.ts';
 import { consoleRoutes } from '../console/console.routes.ts';
 import { ENTITIES } from './entities.ts';
 
 export interface Idp {
   app: Koa;
+  /** The HTTP server's request listener: `app`, with the JWKS answered before it. */
+  handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   config: Config;
   database: Database;
   bootstrap: BootstrapResult;
@@ -103,6 +105,8 @@ export async function createIdp(
       },
     );
 
+    const handler = createHandler(app, providerHost, logger, c.metrics);
+
     keyRing.start();
     c.revocationPurge.start();
     c.throttle.start();
@@ -129,6 +133,7 @@ export async function createIdp(
     let whenIdle: (() => void) | undefined;
     return {
       app,
+      handler,
       config,
       database,
       bootstrap: boot,
@@ -148,10 +153,9 @@ export async function createIdp(
       routes: describeRoutes(management),
       listenMetrics,
       async listen(port = config.port, host = config.host) {
-        const handle = app.callback();
         server = createServer((req, res) => {
           inFlight++;
-          void (handle(req, res) as unknown as Promise<void>).finally(() => {
+          void handler(req, res).finally(() => {
             if (--inFlight === 0) whenIdle?.();
           });
         });

@@ -79,7 +79,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     if (ownsDb) await db.drop();
     throw err;
   }
-  handler = idp.app.callback();
+  handler = idp.handler;
 
   return {
     url,
