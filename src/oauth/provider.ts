@@ -9,6 +9,7 @@ import type { AuthThrottle } from '../throttling/auth-throttle.ts';
 import type { TokenQuotas } from '../throttling/token-quota.ts';
 import type { TokenCounter } from '../usage/token-counter.ts';
 import { adapterFactory } from './adapter.ts';
+import { EXTERNAL_SIGNING_ACK, NodeSigningKey } from './signing-key.ts';
 import { AGENT_GRANT_TYPES, AGENT_METADATA, CLIENT_AUTH_METHODS } from './clients.ts';
 import { assertClaims, CLOCK_TOLERANCE_SECONDS } from './client-auth/private-key-jwt.ts';
 import type { ReplaysRepository } from './replays.repository.ts';
@@ -80,7 +81,8 @@ export function buildProvider({
 
   const provider = new Provider(config.publicUrl, {
     adapter: adapterFactory(clients, throttle, replays),
-    jwks: { keys: keyset.privateJwks as never },
+    // Signed by node:crypto with KeyObjects made once per key set (signing-key.ts).
+    jwks: { keys: keyset.privateJwks.map((jwk) => new NodeSigningKey(jwk as never)) },
     // No flow here sets a cookie; the provider still wants keys to sign one with.
     cookies: { keys: [cookieKey] },
     clientAuthMethods: TOKEN_AUTH_METHODS,
@@ -124,6 +126,7 @@ export function buildProvider({
       // and its jti is accepted once across instances: the adapter's ReplayDetection).
       dPoP: { enabled: true },
       rpInitiatedLogout: { enabled: false },
+      externalSigningSupport: { enabled: true, ack: EXTERNAL_SIGNING_ACK },
     },
     formats: {
       customizers: {
