@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { itOnPostgres } from '../../test/helpers/postgres-only.ts';
 import { jest } from '@jest/globals';
 import type { DataSource } from 'typeorm';
 import { migratedDatabase, type TestDatabase } from '../../test/helpers/database.ts';
@@ -112,6 +113,38 @@ describe('AuditWriter', () => {
     expect(rows).toHaveLength(30);
     expect(new Set(rows.map((r) => r.xmin)).size).toBe(1);
     expect((await tagged('during'))[0].xmin).not.toBe(rows[0].xmin);
+    await writer.close();
+  });
+
+  itOnPostgres('sends a second INSERT on its own connection while one waits, and no third', 'the embedded database has one connection', async () => {
+    const writer = new AuditWriter(new AuditRepository(ds), logger, { maxInFlight: 2 });
+    // Today's partition exists (a first write makes it when missing), so that only INSERTs wait for the lock.
+    await writer.write(event({ details: { tag: 'pipelined-0' } }));
+    const blocker = new pg.Client({ connectionString: db.url });
+    await blocker.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE audit_events IN EXCLUSIVE MODE');
+    // Asked outside the blocker's transaction, which would keep seeing its first snapshot of pg_stat_activity.
+    const waiting = async () =>
+      (
+        await ds.query(
+          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND query LIKE 'INSERT INTO audit_events%'`,
+        )
+      ).length as number;
+    const first = writer.write(event({ details: { tag: 'pipelined-1' } }));
+    await eventually(async () => (await waiting()) === 1);
+    const second = writer.write(event({ details: { tag: 'pipelined-2' } }));
+    await eventually(async () => (await waiting()) === 2);
+    // Both slots taken: these wait in memory, and go as one INSERT once a slot is free.
+    const third = Array.from({ length: 5 }, () => writer.write(event({ details: { tag: 'pipelined-3' } })));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writer.queueDepth).toBe(7);
+    expect(await waiting()).toBe(2);
+    await blocker.query('COMMIT');
+    await blocker.end();
+    await Promise.all([first, second, ...third]);
+    expect(new Set((await tagged('pipelined-3')).map((r: { xmin: string }) => r.xmin)).size).toBe(1);
+    expect((await tagged('pipelined-1'))[0].xmin).not.toBe((await tagged('pipelined-2'))[0].xmin);
     await writer.close();
   });
 

@@ -10,7 +10,10 @@ import { isUuid } from '../lib/ids.ts';
 // round trip per batch rather than per request. The batching clocks itself: when no INSERT is
 // running, what was written during the current turn of the event loop goes at once (no timer
 // to wait for); while one runs, the next batch fills up and goes the moment it commits. The
-// busier the server, the larger the batches, with no added latency when it is idle.
+// busier the server, the larger the batches, with no added latency when it is idle. Two INSERTs
+// may run at once (maxInFlight): a batch that fills while one commits goes on its own connection
+// rather than waiting for it, so that a fast endpoint (introspection) does not leave the core idle
+// with every request in the closed loop waiting for one commit.
 //
 // Callers must not await write() while holding the database connection themselves (inside a
 // transaction): the embedded database has one connection, and the writer needs it.
@@ -18,6 +21,8 @@ import { isUuid } from '../lib/ids.ts';
 export interface AuditWriterOptions {
   /** Events per INSERT at most (default 500). */
   maxBatch?: number;
+  /** INSERTs running at once at most (default 2; each on a pooled connection). */
+  maxInFlight?: number;
   /**
    * How long the first event of a batch waits for company while no INSERT is running: 0 (the
    * default) sends it after the current turn of the event loop (setImmediate).
@@ -132,10 +137,13 @@ export class AuditWriter {
   #pending: Pending[] = [];
   /** Cancels the scheduled start of the next batch, when one is scheduled. */
   #cancelScheduled: (() => void) | undefined;
-  #draining: Promise<void> | undefined;
   #closed = false;
-  /** Events of the INSERT running now. */
+  readonly #maxInFlight: number;
+  /** INSERTs running now, and their events. */
+  #inFlight = 0;
   #writing = 0;
+  /** Waiting for the writer to be idle (flush). */
+  #idle: (() => void)[] = [];
   #lastBatchFailed = false;
   #lastFailureAt = -Infinity;
   #observer: AuditWriterObserver | undefined;
@@ -146,6 +154,7 @@ export class AuditWriter {
     this.#logger = logger;
     this.#maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 500));
     this.#flushIntervalMs = Math.max(0, options.flushIntervalMs ?? 0);
+    this.#maxInFlight = Math.max(1, Math.floor(options.maxInFlight ?? 2));
     this.#now = options.now ?? (() => new Date());
     this.#follower = options.follower;
   }
@@ -187,7 +196,8 @@ export class AuditWriter {
     return new Promise<AuditEvent>((resolve, reject) => {
       this.#pending.push({ event, resolve, reject });
       if (this.#pending.length >= this.#maxBatch) this.#startDraining();
-      else if (!this.#cancelScheduled && !this.#draining) this.#schedule();
+      // A free slot: this turn's events go after it; none free: they go when an INSERT commits.
+      else if (!this.#cancelScheduled && this.#inFlight < this.#maxInFlight) this.#schedule();
     });
   }
 
@@ -212,7 +222,7 @@ export class AuditWriter {
   /** Resolves once every event written before the call has been stored or has failed. */
   async flush(): Promise<void> {
     if (this.#pending.length) this.#startDraining();
-    while (this.#draining) await this.#draining;
+    while (this.#inFlight > 0 || this.#pending.length) await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 
   /** Flushes everything pending and refuses new writes (SIGTERM, after the HTTP server drained). */
@@ -235,43 +245,40 @@ export class AuditWriter {
   #startDraining(): void {
     this.#cancelScheduled?.();
     this.#cancelScheduled = undefined;
-    this.#draining ??= this.#drain();
+    while (this.#pending.length && this.#inFlight < this.#maxInFlight) void this.#writeBatch(this.#pending.splice(0, this.#maxBatch));
   }
 
-  /** One batch at a time until nothing is pending; a batch's failure fails only its own writes. */
-  async #drain(): Promise<void> {
+  /** One INSERT; its failure fails only its own writes. When it is done, what queued meanwhile goes. */
+  async #writeBatch(batch: Pending[]): Promise<void> {
+    this.#inFlight++;
+    this.#writing += batch.length;
+    const started = performance.now();
     try {
-      while (this.#pending.length) {
-        const batch = this.#pending.splice(0, this.#maxBatch);
-        this.#writing = batch.length;
-        const started = performance.now();
-        try {
-          await this.#insert(batch.map((p) => p.event));
-          this.#lastBatchFailed = false;
-          this.#observer?.batchWritten((performance.now() - started) / 1000, true);
-          for (const p of batch) {
-            p.resolve(p.event);
-            this.#observer?.stored(p.event);
-          }
-        } catch (err) {
-          this.#lastBatchFailed = true;
-          this.#lastFailureAt = performance.now();
-          this.#observer?.batchWritten((this.#lastFailureAt - started) / 1000, false);
-          this.#logger.error('audit events could not be stored; their requests fail', {
-            events: batch.length,
-            requestIds: batch
-              .map((p) => p.event.requestId)
-              .filter(Boolean)
-              .slice(0, 20),
-            err,
-          });
-          for (const p of batch) p.reject(err);
-        } finally {
-          this.#writing = 0;
-        }
+      await this.#insert(batch.map((p) => p.event));
+      this.#lastBatchFailed = false;
+      this.#observer?.batchWritten((performance.now() - started) / 1000, true);
+      for (const p of batch) {
+        p.resolve(p.event);
+        this.#observer?.stored(p.event);
       }
+    } catch (err) {
+      this.#lastBatchFailed = true;
+      this.#lastFailureAt = performance.now();
+      this.#observer?.batchWritten((this.#lastFailureAt - started) / 1000, false);
+      this.#logger.error('audit events could not be stored; their requests fail', {
+        events: batch.length,
+        requestIds: batch
+          .map((p) => p.event.requestId)
+          .filter(Boolean)
+          .slice(0, 20),
+        err,
+      });
+      for (const p of batch) p.reject(err);
     } finally {
-      this.#draining = undefined;
+      this.#inFlight--;
+      this.#writing -= batch.length;
+      if (this.#pending.length) this.#startDraining();
+      else if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
     }
   }
 
