@@ -5,6 +5,8 @@ import { api, call } from './helpers/api.ts';
 import { createAgent, createOrg, operatorToken } from './factories.ts';
 import { startJwtIssuer, type JwtIssuer } from './helpers/jwt-issuer.ts';
 import { describeOnPostgres } from './helpers/postgres-only.ts';
+import { FederationMap, type FederatedMapping } from '../src/coherence/federation-map.ts';
+import type { ClientAgent } from '../src/agents/agent.entity.ts';
 
 // The jwt-bearer grant's lookups, (issuer, subject) → agent, kept in each instance's memory
 // (coherence/federation-map.ts): a mapping created, changed or removed, or its agent changed,
@@ -200,5 +202,41 @@ describeOnPostgres('the lookups kept in memory', 'PGlite is one session: no LIST
     } finally {
       await unlock();
     }
+  });
+
+  it('are bounded, and the index by agent follows what the bound pushes out', async () => {
+    const coherence = b.idp.coherence;
+    const map = new FederationMap(coherence, 2);
+    const mapping = (agentId: string, subject: string): FederatedMapping => ({
+      agent: {
+        id: agentId,
+        orgId: org.orgId,
+        status: 'active',
+        scopes: [],
+        audiences: [],
+        accessTokenTtlSeconds: null,
+        tokenQuota: null,
+        requireDpop: false,
+        mayAct: [],
+      } as ClientAgent,
+      identity: { issuer: 'https://ci.example.com', subject, audience: null },
+    });
+    const ticket = coherence.generation;
+    map.set('https://ci.example.com', 's1', mapping('x', 's1'), ticket);
+    map.set('https://ci.example.com', 's2', mapping('y', 's2'), ticket);
+    map.set('https://ci.example.com', 's3', mapping('y', 's3'), ticket);
+    map.set('https://ci.example.com', 'nobody', 'unknown_subject', ticket);
+    expect(map.get('https://ci.example.com', 's1')).toBeUndefined();
+    expect(map.size).toEqual({ found: 2, missing: 1, agents: 1 });
+    // A read that began before a change heard since is not kept.
+    await coherence.announce('agent', 'unrelated');
+    await coherence.settle();
+    map.set('https://ci.example.com', 's4', mapping('z', 's4'), ticket);
+    expect(map.get('https://ci.example.com', 's4')).toBeUndefined();
+    // That notification dropped every miss, but no mapping of another agent.
+    expect(map.size).toEqual({ found: 2, missing: 0, agents: 1 });
+    await coherence.announce('agent', 'y');
+    await coherence.settle();
+    expect(map.size).toEqual({ found: 0, missing: 0, agents: 0 });
   });
 });
