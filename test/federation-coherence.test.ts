@@ -204,6 +204,22 @@ describeOnPostgres('the lookups kept in memory', 'PGlite is one session: no LIST
     }
   });
 
+  it("follow an operator's SQL that moves a mapping to another agent", async () => {
+    const { agentId, subject } = await warmFederatedAgent();
+    const other = await createAgent(a, org.token, { scopes: ['jobs:read'] });
+    const client = new pg.Client({ connectionString: a.db.url });
+    await client.connect();
+    try {
+      const moved = await client.query('UPDATE federated_identities SET agent_id = $1 WHERE agent_id = $2 AND subject = $3', [other.agentId, agentId, subject]);
+      expect(moved.rowCount).toBe(1);
+    } finally {
+      await client.end();
+    }
+    // No writer of ours settles here: a barrier now is acknowledged once b has heard the trigger's notifications.
+    await a.idp.coherence.settle();
+    expect((await tokenOf(b, subject)).sub).toBe(other.agentId);
+  });
+
   it('are bounded, and the index by agent follows what the bound pushes out', async () => {
     const coherence = b.idp.coherence;
     const map = new FederationMap(coherence, 2);

@@ -23,10 +23,8 @@ export type FederationMiss = 'unknown_issuer' | 'unknown_subject';
  * out), and every `agent:` notification drops them all: a new mapping is announced under the id
  * of an agent no miss knows of, and mappings change rarely, so a created mapping is never
  * refused once its creation has been answered (the writer settles first).
- *
- * Not heard: an UPDATE that moves a row to another agent_id announces only the new agent (the
- * trigger sends NEW); agent-idp never does that (it deletes and inserts), and operators'
- * SQL should do the same.
+ * An UPDATE that moves a row to another agent (an operator's SQL) announces both agents
+ * (migrations/1763769601600).
  */
 export class FederationMap {
   readonly #coherence: Coherence;
