@@ -15,6 +15,7 @@ import { CreateWebhooks1763769601200 } from './1763769601200-CreateWebhooks.ts';
 import { CreateAuditCheckpoints1763769601300 } from './1763769601300-CreateAuditCheckpoints.ts';
 import { AddAgentMayAct1763769601400 } from './1763769601400-AddAgentMayAct.ts';
 import { CreateFederatedIdentities1763769601500 } from './1763769601500-CreateFederatedIdentities.ts';
+import { NotifyFederatedIdentityPreviousAgent1763769601600 } from './1763769601600-NotifyFederatedIdentityPreviousAgent.ts';
 
 export const migrations = [
   CreateOrgs1763769600000,
@@ -33,4 +34,5 @@ export const migrations = [
   CreateAuditCheckpoints1763769601300,
   AddAgentMayAct1763769601400,
   CreateFederatedIdentities1763769601500,
+  NotifyFederatedIdentityPreviousAgent1763769601600,
 ];

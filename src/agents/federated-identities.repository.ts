@@ -4,7 +4,8 @@ import type { FederatedIdentity } from './agent.entity.ts';
 // An agent's federated identities (RFC 7523 §2.1): the external (issuer, subject) pairs whose
 // JWTs are exchanged for its tokens. Every query on tenant data takes the org id; the lookup of
 // /token by (issuer, subject) alone, before any org is known, is in oauth/client-store.ts.
-// Every change is announced as `agent:<agent id>` (migrations/1763769601500).
+// Every change is announced as `agent:<agent id>` (migrations/1763769601500; a row moved to another
+// agent announces both, 1763769601600).
 
 /** The unique constraint of (issuer, subject): its violation is a pair another agent holds. */
 export const ISSUER_SUBJECT_CONSTRAINT = 'federated_identities_issuer_subject';

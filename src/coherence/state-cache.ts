@@ -2,6 +2,7 @@ import type { ClientAgent } from '../agents/agent.entity.ts';
 import type { CredentialKey, CredentialSecrets } from '../credentials/credential.entity.ts';
 import type { Coherence, StateKind } from './coherence.ts';
 import { Lru } from '../lib/lru.ts';
+import { FederationMap } from './federation-map.ts';
 
 /** One kind of state in memory: answers only while the instance's lease holds (see Coherence). */
 export class CoherentMap<V> {
@@ -56,6 +57,8 @@ export class StateCache {
   readonly jtis: CoherentMap<boolean>;
   /** kid → may verify tokens (next, active or retired). */
   readonly keys: CoherentMap<boolean>;
+  /** jwt-bearer: external (issuer, subject) → the agent it maps to, or why none. */
+  readonly federation: FederationMap;
 
   constructor(coherence: Coherence, maxEntries = 50_000) {
     this.coherence = coherence;
@@ -64,6 +67,7 @@ export class StateCache {
     this.agentKeys = new CoherentMap(coherence, 'agentkeys', maxEntries);
     this.jtis = new CoherentMap(coherence, 'jti', maxEntries * 2);
     this.keys = new CoherentMap(coherence, 'key', 1_000);
+    this.federation = new FederationMap(coherence, maxEntries);
     // Each cached agent carries its org's limits (the default token quota): a change of them, rare, forgets them all.
     coherence.onChange('org', () => this.agents.clear());
   }

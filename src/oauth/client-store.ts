@@ -1,7 +1,8 @@
 import type { DataSource } from 'typeorm';
-import type { Agent, ClientAgent, FederatedIdentity, TokenQuota } from '../agents/agent.entity.ts';
+import type { Agent, ClientAgent, TokenQuota } from '../agents/agent.entity.ts';
 import type { CredentialKey, CredentialSecrets } from '../credentials/credential.entity.ts';
 import type { StateCache } from '../coherence/state-cache.ts';
+import type { FederatedMapping, FederationMiss } from '../coherence/federation-map.ts';
 
 // Agents as OAuth clients: the reads of every /token, introspection and revocation, answered
 // from this instance's memory while it may (src/coherence) and from PostgreSQL otherwise. Only
@@ -193,20 +194,27 @@ export class ClientStore {
   }
 
   /**
-   * jwt-bearer (RFC 7523 §2.1): the agent an external (issuer, subject) is mapped to, in any
-   * org and any state, read each time (one indexed query), so that removing the mapping or
-   * suspending the agent stops it at once on every instance.
+   * jwt-bearer (RFC 7523 §2.1): the agent an external (issuer, subject) is mapped to, in any org
+   * and any state, or why there is none. From memory while the cache may answer (a change of the
+   * mapping or of the agent drops it on every instance before the change is acknowledged:
+   * coherence/federation-map.ts), else one indexed query (two for a miss).
    */
-  async findFederated(issuer: string, subject: string): Promise<{ agent: ClientAgent; identity: FederatedIdentity } | null> {
+  async findFederated(issuer: string, subject: string): Promise<FederatedMapping | FederationMiss> {
+    const cache = this.#cache;
+    const cached = cache?.federation.get(issuer, subject);
+    if (cached !== undefined) return cached;
+    const ticket = cache?.ticket();
     const rows: (ClientAgentRow & { f_audience: string | null })[] = await this.#ds.query(FEDERATED_SQL, [issuer, subject]);
-    if (!rows.length) return null;
-    return { agent: clientAgentFromRow(rows[0]), identity: { issuer, subject, audience: rows[0].f_audience } };
-  }
-
-  /** Whether any agent federates with this issuer (to tell an unknown issuer from an unknown subject). */
-  async isFederatedIssuer(issuer: string): Promise<boolean> {
-    const rows: { known: boolean }[] = await this.#ds.query('SELECT EXISTS (SELECT 1 FROM federated_identities WHERE issuer = $1) AS known', [issuer]);
-    return rows[0]?.known === true;
+    let found: FederatedMapping | FederationMiss;
+    if (rows.length) {
+      found = { agent: clientAgentFromRow(rows[0]), identity: { issuer, subject, audience: rows[0].f_audience } };
+    } else {
+      // Told apart for token.denied only: the caller gets one answer for both.
+      const known: { known: boolean }[] = await this.#ds.query('SELECT EXISTS (SELECT 1 FROM federated_identities WHERE issuer = $1) AS known', [issuer]);
+      found = known[0]?.known === true ? 'unknown_subject' : 'unknown_issuer';
+    }
+    if (cache && ticket !== undefined) cache.federation.set(issuer, subject, found, ticket);
+    return found;
   }
 
   /** Any agent by id, whatever its state: to tell why a client could not authenticate (audit). */

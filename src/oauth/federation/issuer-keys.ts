@@ -1,12 +1,15 @@
-import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { OutboundError, outboundGet, outboundUrlProblem, type OutboundPolicy } from '../../http/outbound.ts';
+import { jwkTypeFor, keyFitsAlg } from './jws-verify.ts';
 
 // The signing keys of the external issuers that agents federate with (RFC 7523 §2.1 at /token):
 // found through the issuer's discovery document (OpenID Connect Discovery 1.0 §4, else RFC 8414
 // §3), whose `jwks_uri` is fetched under the outbound rules (src/http/outbound.ts). Kept as long
 // as the JWKS answer's Cache-Control allows, within bounds; a kid not in the set makes one
 // refetch, at most once a minute per issuer, so that a rotation at the issuer is seen at once
-// and a stream of made-up kids cannot make this server hammer the issuer.
+// and a stream of made-up kids cannot make this server hammer the issuer. Each key is made into a
+// KeyObject once, when its JWKS arrives, so that an assertion costs a node:crypto verify and no
+// key import (jws-verify.ts).
 
 export interface IssuerKeysOptions {
   fetchTimeoutMs: number;
@@ -37,9 +40,69 @@ export class IssuerKeysError extends Error {
   }
 }
 
+/** A public key of an issuer's JWKS, with the members that decide which JWS it may verify (RFC 7517 §4). */
+export interface IssuerKey {
+  kty: string;
+  crv: unknown;
+  kid: unknown;
+  alg: unknown;
+  use: unknown;
+  keyOps: unknown;
+  key: KeyObject;
+}
+
+/** The keys of one issuer, as last fetched. */
+export class IssuerKeySet {
+  readonly #keys: IssuerKey[];
+
+  constructor(keys: IssuerKey[]) {
+    this.#keys = keys;
+  }
+
+  /**
+   * The keys that may verify a JWS whose header names `alg` and `kid`, with jose's rules of
+   * selection (createLocalJWKSet, src/jwks/local.ts): the key type and curve of the alg, the kid
+   * when the header names one, the JWK's own alg when it has one, `use` sig, `key_ops` with verify.
+   */
+  candidates(alg: string, kid: string | undefined): KeyObject[] {
+    const type = jwkTypeFor(alg);
+    if (!type) return [];
+    const out: KeyObject[] = [];
+    for (const k of this.#keys) {
+      if (k.kty !== type.kty || (type.crv !== undefined && k.crv !== type.crv)) continue;
+      if (kid !== undefined && k.kid !== kid) continue;
+      if (k.alg !== undefined && k.alg !== alg) continue;
+      if (k.use !== undefined && k.use !== 'sig') continue;
+      if (k.keyOps !== undefined && !(Array.isArray(k.keyOps) && k.keyOps.includes('verify') && new Set(k.keyOps).size === k.keyOps.length)) continue;
+      if (keyFitsAlg(alg, k.key)) out.push(k.key);
+    }
+    return out;
+  }
+}
+
+/** The JWKS members that can verify anything: public keys (never a private or symmetric member), made into KeyObjects. */
+export function issuerKeysOf(members: unknown[]): IssuerKey[] {
+  const out: IssuerKey[] = [];
+  for (const m of members) {
+    if (!m || typeof m !== 'object' || Array.isArray(m)) continue;
+    const jwk = m as Record<string, unknown>;
+    if (typeof jwk.kty !== 'string' || jwk.kty === 'oct' || jwk.d !== undefined) continue;
+    if (jwk.ext !== undefined && typeof jwk.ext !== 'boolean') continue;
+    let key: KeyObject;
+    try {
+      key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+    } catch {
+      // A member that is not a key node can read verifies nothing; the others still do.
+      continue;
+    }
+    out.push({ kty: jwk.kty, crv: jwk.crv, kid: jwk.kid, alg: jwk.alg, use: jwk.use, keyOps: jwk.key_ops, key });
+  }
+  return out;
+}
+
 interface Entry {
-  getKey: JWTVerifyGetKey;
-  kids: Set<string | undefined>;
+  keys: IssuerKeySet;
+  kids: Set<unknown>;
   expiresAt: number;
   fetchedAt: number;
 }
@@ -86,16 +149,19 @@ export class IssuerKeys {
     this.#maxIssuers = options.maxIssuers ?? 1000;
   }
 
-  /** The key resolver for a JWS from `issuer` whose header names `kid`: a cached set that knows the kid, else a fresh one where allowed. */
-  async keysFor(issuer: string, kid: string | undefined): Promise<JWTVerifyGetKey> {
+  /**
+   * The keys for a JWS from `issuer` whose header names `kid`: a cached set that knows the kid,
+   * else a fresh one where allowed. Not async when cached (the hot path: no promise of its own).
+   */
+  keysFor(issuer: string, kid: string | undefined): IssuerKeySet | Promise<IssuerKeySet> {
     const now = this.#clock();
     const cached = this.#entries.get(issuer);
     if (cached && cached.expiresAt > now && (cached.kids.has(kid) || kid === undefined || now - cached.fetchedAt < REFETCH_INTERVAL_MS)) {
-      return cached.getKey;
+      return cached.keys;
     }
     const failed = this.#failures.get(issuer);
-    if (failed && failed.until > now) throw failed.error;
-    return (await this.#refresh(issuer)).getKey;
+    if (failed && failed.until > now) return Promise.reject(failed.error);
+    return this.#refresh(issuer).then((entry) => entry.keys);
   }
 
   #refresh(issuer: string): Promise<Entry> {
@@ -148,14 +214,13 @@ export class IssuerKeys {
     } catch (err) {
       throw asIssuerError(err);
     }
-    const jwks = json(answer.body, 'the JWKS') as unknown as JSONWebKeySet;
+    const jwks = json(answer.body, 'the JWKS');
     if (!Array.isArray(jwks.keys)) throw new IssuerKeysError('issuer_bad_metadata', 'the JWKS has no keys');
-    // Only public keys are looked at: a symmetric or private member is never used to verify.
-    const keys = jwks.keys.filter((k) => k && typeof k === 'object' && k.kty !== 'oct');
+    const keys = issuerKeysOf(jwks.keys);
     const header = answer.headers['cache-control'];
     const now = this.#clock();
     const entry: Entry = {
-      getKey: createLocalJWKSet({ keys }),
+      keys: new IssuerKeySet(keys),
       kids: new Set(keys.map((k) => k.kid)),
       expiresAt: now + keepMs(Array.isArray(header) ? header.join(',') : header),
       fetchedAt: now,

@@ -37,21 +37,18 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   return Buffer.concat(chunks, size);
 }
 
-async function federatedNote(clients: Pick<ClientStore, 'findFederated' | 'isFederatedIssuer'>, assertion: unknown): Promise<FederatedNote> {
+async function federatedNote(clients: Pick<ClientStore, 'findFederated'>, assertion: unknown): Promise<FederatedNote> {
   const claimed = typeof assertion === 'string' ? claimedIdentity(assertion) : undefined;
   if (!claimed) return { clientId: FEDERATION_UNMAPPED_CLIENT_ID, failure: 'malformed' };
   const found = await clients.findFederated(claimed.issuer, claimed.subject);
-  if (!found) {
-    const failure = (await clients.isFederatedIssuer(claimed.issuer)) ? 'unknown_subject' : 'unknown_issuer';
-    return { clientId: FEDERATION_UNMAPPED_CLIENT_ID, ...claimed, failure };
-  }
+  if (typeof found === 'string') return { clientId: FEDERATION_UNMAPPED_CLIENT_ID, ...claimed, failure: found };
   const { agent, identity } = found;
   if (agent.status !== 'active') return { clientId: FEDERATION_UNMAPPED_CLIENT_ID, ...claimed, agent, failure: `agent_${agent.status}` };
   return { clientId: agent.id, ...claimed, agent, identity };
 }
 
 /** Provider middleware, inside the client-auth note and the token audit. */
-export function federatedClient(clients: Pick<ClientStore, 'findFederated' | 'isFederatedIssuer'>) {
+export function federatedClient(clients: Pick<ClientStore, 'findFederated'>) {
   // Not async on the way through: every request of the provider passes here (an extra promise per JWKS request shows).
   return function nameFederatedClient(ctx: Context, next: Next) {
     if (ctx.method !== 'POST' || ctx.path !== TOKEN_PATH || ctx.headers.authorization !== undefined || !ctx.is('application/x-www-form-urlencoded')) {
@@ -63,7 +60,7 @@ export function federatedClient(clients: Pick<ClientStore, 'findFederated' | 'is
   };
 }
 
-async function nameFromBody(ctx: Context, next: Next, clients: Pick<ClientStore, 'findFederated' | 'isFederatedIssuer'>): Promise<void> {
+async function nameFromBody(ctx: Context, next: Next, clients: Pick<ClientStore, 'findFederated'>): Promise<void> {
   const body = await readBody(ctx.req);
   if (body === undefined) {
     // Only a chunked body without a declared length gets here: the provider's own answer to it.
