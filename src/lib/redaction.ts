@@ -17,5 +17,7 @@ const SECRET_PATTERNS = [/aidp_cs_[0-9a-f]{32}_[A-Za-z0-9_-]{43}/g, /whsec_[A-Za
 export const REDACTED = '[REDACTED]';
 
 export function redactString(value: string): string {
+  // Every pattern starts with one of these: a string without them (nearly all) is not scanned three times.
+  if (!value.includes('aidp_cs_') && !value.includes('whsec_') && !value.includes('eyJ')) return value;
   return SECRET_PATTERNS.reduce((s, re) => s.replace(re, REDACTED), value);
 }
