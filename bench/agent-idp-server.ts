@@ -1,3 +1,4 @@
+import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { writeFileSync } from 'node:fs';
@@ -6,6 +7,9 @@ import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialE
 import { loadConfig } from '../config/index.ts';
 import { createLogger } from '../src/lib/logger.ts';
 import { createIdp } from '../src/app/idp.ts';
+import { Cluster } from '../src/app/cluster.ts';
+import { onStopFromPrimary, tellPrimary } from '../src/app/cluster-messages.ts';
+import { answerMetricsRequests } from '../src/metrics/cluster-metrics.ts';
 import { AgentsService } from '../src/agents/agents.service.ts';
 import { AgentEntity, type Agent } from '../src/agents/agent.entity.ts';
 import { CredentialsService } from '../src/credentials/credentials.service.ts';
@@ -25,6 +29,11 @@ import { Timeline } from './timeline.ts';
 // - heap: heap and RSS, after a full GC when asked (the harness starts us with --expose-gc);
 // - profile-start / profile-stop: a CPU profile of a measured window, through node:inspector;
 // - timeline-start / timeline-stop: what the process did each second (bench/timeline.ts).
+//
+// WORKERS > 1: this process is the cluster's primary (src/app/cluster.ts, as `npm start` runs
+// it) and each worker runs this file too, as one instance that reports to the primary. The
+// primary passes the harness's requests on: seed and the profile to the first worker (a profile
+// is of that worker alone), heap to every worker, summed.
 
 function send(message: ServerReply): void {
   process.send?.(message);
@@ -42,9 +51,16 @@ async function freePort(): Promise<number> {
 }
 
 const port = process.env.PORT && process.env.PORT !== '0' ? Number(process.env.PORT) : await freePort();
+// The workers of a cluster inherit it: they all serve one port.
+process.env.PORT = String(port);
 const config = loadConfig({ ...process.env, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: `http://127.0.0.1:${port}` });
-const logger = createLogger(config.logLevel);
-const idp = await createIdp(config, logger);
+const inCluster = config.workers > 1;
+const logger = createLogger(config.logLevel, undefined, inCluster ? { pid: process.pid } : {});
+const ready = (url: string) =>
+  ({ type: 'ready', url, cores: availableParallelism(), database: config.databaseUrl ? 'postgresql' : `embedded (${config.dataDir})` }) as const;
+
+if (inCluster && cluster.isPrimary) await runPrimary();
+const idp = await createIdp(inCluster ? { ...config, metricsPort: undefined } : config, logger);
 const url = await idp.listen(port, '127.0.0.1');
 const dataSource = idp.database.dataSource;
 
@@ -137,4 +153,58 @@ process.on('SIGINT', () => void stop());
 // The harness went away: do not linger.
 process.on('disconnect', () => void stop());
 
-send({ type: 'ready', url, cores: availableParallelism(), database: config.databaseUrl ? 'postgresql' : `embedded (${config.dataDir})` });
+if (cluster.isWorker) {
+  answerMetricsRequests(idp.metrics.registry);
+  onStopFromPrimary(() => void stop());
+  await tellPrimary({ type: 'agent-idp:listening', url });
+} else {
+  send(ready(url));
+}
+
+/** The primary of WORKERS > 1: the cluster, and the harness's requests passed on to its workers. */
+async function runPrimary(): Promise<never> {
+  const primary = new Cluster(config, logger);
+  const end = async () => process.exit((await primary.ended).code);
+  process.on('SIGTERM', () => primary.stop('SIGTERM'));
+  process.on('SIGINT', () => primary.stop('SIGINT'));
+  process.on('disconnect', () => primary.stop('SIGTERM'));
+  try {
+    await primary.start();
+  } catch (err) {
+    process.stderr.write(`agent-idp cluster did not start: ${(err as Error).message}\n`);
+    return end();
+  }
+  let nextId = 1;
+  const ask = (worker: Worker, request: ServerRequest) =>
+    new Promise<ServerReply>((resolve, reject) => {
+      const id = nextId++;
+      const onMessage = (reply: ServerReply) => {
+        if (!('id' in reply) || reply.id !== id) return;
+        worker.off('message', onMessage);
+        if (reply.type === 'failed') reject(new Error(reply.message));
+        else resolve(reply);
+      };
+      worker.on('message', onMessage);
+      worker.send({ ...request, id });
+    });
+  process.on('message', (request: ServerRequest) => {
+    const workers = primary.serving();
+    const answer = async (): Promise<ServerReply> => {
+      if (request.type !== 'heap') return { ...(await ask(workers[0], request)), id: request.id } as ServerReply;
+      const heaps = (await Promise.all(workers.map((w) => ask(w, request)))) as Extract<ServerReply, { type: 'heap' }>[];
+      const sum = (key: 'heapUsedMb' | 'rssMb' | 'externalMb') => heaps.reduce((total, h) => total + h[key], 0);
+      const own = process.memoryUsage();
+      const mb = (n: number) => n / 1024 / 1024;
+      return {
+        type: 'heap',
+        id: request.id,
+        heapUsedMb: sum('heapUsedMb') + mb(own.heapUsed),
+        rssMb: sum('rssMb') + mb(own.rss),
+        externalMb: sum('externalMb') + mb(own.external),
+      };
+    };
+    answer().then(send, (err: Error) => send({ type: 'failed', id: request.id, message: err.stack ?? err.message }));
+  });
+  send(ready(`http://127.0.0.1:${port}`));
+  return end();
+}

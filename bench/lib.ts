@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 
@@ -19,28 +19,55 @@ export function ticksPerSecond(): number {
   return clockTicks;
 }
 
-/** User + system CPU time of a process (all its threads) in ms, or undefined when unreadable. */
-export function processCpuMs(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after "(comm)": state is field 3, utime field 14, stime field 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return (ticks * 1000) / ticksPerSecond();
-  } catch {
-    return undefined;
+/** The process and its live descendants (a cluster's primary and its workers), from the parent pids in /proc. */
+function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+    } catch {
+      // gone meanwhile
+    }
   }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i]) ?? []));
+  return tree;
 }
 
-/** Resident set size of a process in MB, or undefined when unreadable. */
-export function processRssMb(pid: number): number | undefined {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
-    return match ? Number(match[1]) / 1024 : undefined;
-  } catch {
-    return undefined;
+/** User + system CPU time of a process (all its threads) and its live descendants, in ms; undefined when the process is unreadable. */
+export function processCpuMs(pid: number): number | undefined {
+  let total: number | undefined;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      // Fields after "(comm)": state is field 3, utime field 14, stime field 15.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]);
+      total = (total ?? 0) + (ticks * 1000) / ticksPerSecond();
+    } catch {
+      if (p === pid) return undefined;
+    }
   }
+  return total;
+}
+
+/** Resident set size of a process and its live descendants in MB (shared pages counted in each), or undefined when unreadable. */
+export function processRssMb(pid: number): number | undefined {
+  let total: number | undefined;
+  for (const p of processTree(pid)) {
+    try {
+      const status = readFileSync(`/proc/${p}/status`, 'utf8');
+      const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+      if (match) total = (total ?? 0) + Number(match[1]) / 1024;
+      else if (p === pid) return undefined;
+    } catch {
+      if (p === pid) return undefined;
+    }
+  }
+  return total;
 }
 
 export function hasTaskset(): boolean {

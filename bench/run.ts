@@ -44,6 +44,8 @@ const USAGE = `usage: npm run bench -- [options]
   --mixed-agents N    agents of the mixed scenario (default 10000)
   --mixed-bcrypt-cost C  bcrypt cost of the mixed scenario's secrets (default 4, see README)
   --profile           CPU-profile agent-idp during each measured window (.cpuprofile files)
+  --workers N         run agent-idp with WORKERS=N (a cluster; needs DATABASE_URL); with N > 1
+                      both servers are pinned to every core, the load generator's too
   --no-pin            do not pin processes to cores
   -h, --help
 
@@ -67,6 +69,7 @@ function parseOptions(argv: string[]): Options {
       'mixed-bcrypt-cost': { type: 'string' },
       profile: { type: 'boolean', default: false },
       'no-pin': { type: 'boolean', default: false },
+      workers: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -93,6 +96,9 @@ function parseOptions(argv: string[]): Options {
     .filter(Boolean);
   for (const a of algs) if (!(SIGNING_ALGS as readonly string[]).includes(a)) throw new Error(`--alg must be one of ${SIGNING_ALGS.join(', ')}, got "${a}"`);
   const quick = values.quick === true;
+  const workers = number('workers', values.workers, 1, 1, 64);
+  if (!Number.isInteger(workers)) throw new Error(`--workers must be a whole number, got "${values.workers}"`);
+  if (workers > 1 && !process.env.DATABASE_URL) throw new Error('--workers above 1 needs DATABASE_URL: the embedded database serves one process');
   // The issue bounds a scenario to about a minute; longer runs are the soak's job.
   const duration = number('duration', values.duration, quick ? 5 : 20, 1, 60);
   return {
@@ -108,6 +114,7 @@ function parseOptions(argv: string[]): Options {
     profile: values.profile === true,
     pin: values['no-pin'] !== true,
     quick,
+    workers,
   };
 }
 
@@ -125,11 +132,12 @@ async function main() {
     .replace(/:/g, '-')
     .replace(/\.\d+Z$/, 'Z');
   const cores = availableParallelism();
-  const pinning = choosePinning(options.pin, cores);
+  const pinning = choosePinning(options.pin, cores, options.workers);
   const ctx: Context = { options, pinning, runId, profiles: [] };
   const loadBefore = loadavg();
   log(
     `run ${runId}: ${options.scenarios.join(', ')}; ${options.duration} s each (+${options.warmup} s warm-up), ${options.connections} connections; ` +
+      (options.workers > 1 ? `agent-idp with ${options.workers} workers; ` : '') +
       (pinning.servers ? `servers on core ${pinning.servers}, load generator on core ${pinning.load}` : 'no CPU pinning') +
       `; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`,
   );

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { generateSecret } from '../src/credentials/secrets.ts';
-import { BENCH_SCOPE, OPAQUE_RESOURCE, hasTaskset, pinned, processRssMb, type ServerReply, type ServerRequest } from './lib.ts';
+import { BENCH_SCOPE, OPAQUE_RESOURCE, allCpus, hasTaskset, pinned, processRssMb, type ServerReply, type ServerRequest } from './lib.ts';
 import { BENCH_DIR, RESULTS_DIR, ROOT, cleanups, log, round, sleep } from './common.ts';
 import { http, referenceToken, setUp } from './fixtures.ts';
 import type { Context, Phase } from './scenarios/types.ts';
@@ -28,9 +28,15 @@ export interface Pinning {
   load: string | undefined;
 }
 
-/** Both servers on core 1, so that neither has more CPU than the other; the load generator on core 0. */
-export function choosePinning(pin: boolean, cores: number): Pinning {
-  return pin && cores >= 2 && hasTaskset() ? { servers: '1', load: '0' } : { servers: undefined, load: undefined };
+/**
+ * Both servers on core 1, so that neither has more CPU than the other; the load generator on
+ * core 0. With agent-idp's WORKERS > 1 (--workers), both servers may use every core, the load
+ * generator's too: the workers need more than one core, and the reference, one process, uses
+ * at most one of them whichever it is.
+ */
+export function choosePinning(pin: boolean, cores: number, workers = 1): Pinning {
+  if (!pin || cores < 2 || !hasTaskset()) return { servers: undefined, load: undefined };
+  return { servers: workers > 1 ? allCpus() : '1', load: '0' };
 }
 
 export interface ServerHandle {
@@ -202,6 +208,8 @@ export async function startPhase(ctx: Context, alg: string): Promise<Phase> {
     BOOTSTRAP_ADMIN_CLIENT_SECRET: operator.clientSecret,
     // The federation scenario's issuer runs in the harness, on loopback over http.
     FEDERATION_ALLOW_INSECURE_ISSUERS: 'true',
+    // A cluster of that many processes on one port (PostgreSQL only); its CPU and RSS are the process tree's (lib.ts).
+    WORKERS: String(ctx.options.workers),
   };
   for (const name of ['DATABASE_POOL_SIZE', 'SECRET_MEMORY_SECONDS', 'ACCESS_TOKEN_TTL_SECONDS', 'AUDIT_CHECKPOINT_SECONDS']) {
     if (process.env[name] !== undefined) env[name] = process.env[name];
@@ -214,7 +222,7 @@ export async function startPhase(ctx: Context, alg: string): Promise<Phase> {
     join(RESULTS_DIR, `${ctx.runId}-agent-idp-${alg}.log`),
     [...SERVER_NODE_FLAGS, '--expose-gc'],
   );
-  log(`agent-idp (${alg}) at ${idp.url}, pid ${idp.pid}, ${idp.database}`);
+  log(`agent-idp (${alg}) at ${idp.url}, pid ${idp.pid}, ${idp.database}${ctx.options.workers > 1 ? `, ${ctx.options.workers} workers` : ''}`);
   const jwks = await http(idp.url, 'GET', '/.well-known/jwks.json');
   const refSecrets = { client: randomBytes(32).toString('base64url'), rs: randomBytes(32).toString('base64url') };
   const ref = await startServer(

@@ -34,7 +34,28 @@ describe('loadConfig', () => {
       webhookAllowInsecureUrls: false,
       webhookAllowPrivateTargets: false,
       auditCheckpointSeconds: 60,
+      workers: 1,
     });
+  });
+
+  it('reads WORKERS on PostgreSQL: a number, or auto for the cores this process may use', () => {
+    const pg = { DATABASE_URL: 'postgres://db/idp', KEY_ENCRYPTION_KEY: KEK };
+    expect(loadConfig(pg).workers).toBe(1);
+    expect(loadConfig({ ...pg, WORKERS: '4' }).workers).toBe(4);
+    expect(loadConfig({ ...pg, WORKERS: '64' }).workers).toBe(64);
+    expect(loadConfig({ ...pg, WORKERS: 'auto' }, 6).workers).toBe(6);
+    expect(loadConfig({ ...pg, WORKERS: 'AUTO' }, 2).workers).toBe(2);
+    // A very large host gets the bound, not a process per core.
+    expect(loadConfig({ ...pg, WORKERS: 'auto' }, 192).workers).toBe(64);
+  });
+
+  it('takes WORKERS=1 (or auto on one core) on the embedded database, and refuses more with one line saying why', () => {
+    expect(loadConfig({ WORKERS: '1' }).workers).toBe(1);
+    expect(loadConfig({ WORKERS: 'auto' }, 1).workers).toBe(1);
+    expect(() => loadConfig({ WORKERS: '2' })).toThrow(
+      new ConfigError('WORKERS', '2 needs PostgreSQL: the embedded database (DATABASE_URL unset) serves one process; set DATABASE_URL, or WORKERS=1'),
+    );
+    expect(() => loadConfig({ WORKERS: 'auto' }, 4)).toThrow('WORKERS: auto (4 cores here) needs PostgreSQL');
   });
 
   it('reads the webhook settings', () => {
@@ -108,6 +129,11 @@ describe('loadConfig', () => {
     [{ WEBHOOK_DISABLE_AFTER_HOURS: 'never' }, 'WEBHOOK_DISABLE_AFTER_HOURS'],
     [{ WEBHOOK_ALLOW_INSECURE_URLS: 'yes' }, 'WEBHOOK_ALLOW_INSECURE_URLS'],
     [{ WEBHOOK_ALLOW_PRIVATE_TARGETS: 'on' }, 'WEBHOOK_ALLOW_PRIVATE_TARGETS'],
+    [{ DATABASE_URL: 'postgres://db/idp', KEY_ENCRYPTION_KEY: KEK, WORKERS: '0' }, 'WORKERS'],
+    [{ DATABASE_URL: 'postgres://db/idp', KEY_ENCRYPTION_KEY: KEK, WORKERS: '65' }, 'WORKERS'],
+    [{ DATABASE_URL: 'postgres://db/idp', KEY_ENCRYPTION_KEY: KEK, WORKERS: '1.5' }, 'WORKERS'],
+    [{ DATABASE_URL: 'postgres://db/idp', KEY_ENCRYPTION_KEY: KEK, WORKERS: 'all' }, 'WORKERS'],
+    [{ WORKERS: '3' }, 'WORKERS'],
     [{ METRICS_PORT: 'on' }, 'METRICS_PORT'],
     [{ METRICS_PORT: '70000' }, 'METRICS_PORT'],
     [{ METRICS_PORT: '3000' }, 'METRICS_PORT'],

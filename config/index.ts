@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { isUuid } from '../src/lib/ids.ts';
 
 // Every setting of agent-idp, read once from the environment, typed, with its default.
@@ -60,6 +61,8 @@ export interface Config {
   federationAllowInsecureIssuers: boolean;
   /** The deadline of each fetch of a federation issuer's discovery document or JWKS. */
   federationFetchTimeoutMs: number;
+  /** Processes serving PORT (node:cluster); 1 is one process, no cluster. More than 1 only on PostgreSQL. */
+  workers: number;
 }
 
 export class ConfigError extends Error {
@@ -106,6 +109,27 @@ function url(env: Env, name: string, fallback: string, protocols: string[]): str
   return raw;
 }
 
+// Each worker holds DATABASE_POOL_SIZE + 1 connections and a share of the memory; beyond this a
+// host is better served by more replicas than by more workers in one.
+export const MAX_WORKERS = 64;
+
+function workers(env: Env, databaseUrl: string | undefined, cores: number): number {
+  const raw = read(env, 'WORKERS');
+  const auto = raw?.toLowerCase() === 'auto';
+  if (raw !== undefined && !auto && !/^\d+$/.test(raw))
+    throw new ConfigError('WORKERS', `must be a whole number from 1 to ${MAX_WORKERS}, or auto, got "${raw}"`);
+  const value = auto ? Math.max(1, Math.min(cores, MAX_WORKERS)) : integer(env, 'WORKERS', 1, 1, MAX_WORKERS);
+  if (value > 1 && databaseUrl === undefined) {
+    // The embedded database lives inside one process (and locks DATA_DIR): a second cannot open it.
+    const asked = auto ? `auto (${value} cores here)` : String(value);
+    throw new ConfigError(
+      'WORKERS',
+      `${asked} needs PostgreSQL: the embedded database (DATABASE_URL unset) serves one process; set DATABASE_URL, or WORKERS=1`,
+    );
+  }
+  return value;
+}
+
 export function parseKeyEncryptionKey(raw: string, setting = 'KEY_ENCRYPTION_KEY'): Buffer {
   const bytes = /^[A-Za-z0-9+/_-]+={0,2}$/.test(raw) ? Buffer.from(raw, 'base64') : Buffer.alloc(0);
   if (bytes.length !== 32) {
@@ -114,7 +138,8 @@ export function parseKeyEncryptionKey(raw: string, setting = 'KEY_ENCRYPTION_KEY
   return bytes;
 }
 
-export function loadConfig(env: Env = process.env): Config {
+/** `cores`: what WORKERS=auto means (the CPUs this process may use). */
+export function loadConfig(env: Env = process.env, cores: number = availableParallelism()): Config {
   const port = integer(env, 'PORT', 3000, 0, 65535);
   const publicUrl = url(env, 'PUBLIC_URL', `http://localhost:${port}`, ['http:', 'https:']).replace(/\/+$/, '');
   const databaseUrl = read(env, 'DATABASE_URL');
@@ -199,5 +224,6 @@ export function loadConfig(env: Env = process.env): Config {
     auditCheckpointSeconds: integer(env, 'AUDIT_CHECKPOINT_SECONDS', 60, 1, 3600),
     federationAllowInsecureIssuers: flag(env, 'FEDERATION_ALLOW_INSECURE_ISSUERS'),
     federationFetchTimeoutMs: integer(env, 'FEDERATION_FETCH_TIMEOUT_MS', 5000, 100, 30_000),
+    workers: workers(env, databaseUrl, cores),
   };
 }

@@ -22,6 +22,8 @@ export interface Options {
   profile: boolean;
   pin: boolean;
   quick: boolean;
+  /** agent-idp's WORKERS (1: one process, as by default). */
+  workers: number;
 }
 
 export interface Measurement {

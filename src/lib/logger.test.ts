@@ -26,4 +26,16 @@ describe('logger', () => {
     expect(redact(5)).toBe(5);
     expect([log.enabled!('debug'), log.enabled!('info'), log.enabled!('warn'), log.enabled!('error')]).toEqual([false, false, true, true]);
   });
+
+  it('puts the base fields on every line, after time and level', () => {
+    const lines: string[] = [];
+    const log = createLogger('info', (l) => lines.push(l), { pid: 4242 });
+    log.info('one', { url: 'http://x' });
+    log.error('two');
+    expect(lines.map((l) => Object.keys(JSON.parse(l)))).toEqual([
+      ['time', 'level', 'pid', 'msg', 'url'],
+      ['time', 'level', 'pid', 'msg'],
+    ]);
+    expect(JSON.parse(lines[0])).toMatchObject({ pid: 4242, msg: 'one' });
+  });
 });

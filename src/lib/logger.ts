@@ -28,11 +28,19 @@ export interface Logger {
   enabled?(level: Exclude<LogLevel, 'silent'>): boolean;
 }
 
-export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stdout.write(l + '\n')): Logger {
+/**
+ * `base`: fields every line carries, after time and level (the pid of each process of a
+ * cluster, so that the lines of its workers can be told apart).
+ */
+export function createLogger(
+  level: LogLevel,
+  write: (line: string) => void = (l) => process.stdout.write(l + '\n'),
+  base: Record<string, unknown> = {},
+): Logger {
   const min = LEVELS[level];
   const log = (lvl: Exclude<LogLevel, 'silent'>) => (msg: string, fields?: Record<string, unknown>) => {
     if (LEVELS[lvl] < min) return;
-    const record = { time: new Date().toISOString(), level: lvl, msg: redactString(msg), ...(redact(fields ?? {}) as object) };
+    const record = { time: new Date().toISOString(), level: lvl, ...base, msg: redactString(msg), ...(redact(fields ?? {}) as object) };
     write(JSON.stringify(record));
   };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), enabled: (lvl) => LEVELS[lvl] >= min };

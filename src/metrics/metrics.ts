@@ -100,6 +100,8 @@ export class Metrics {
       name: 'agent_idp_signing_key_age_seconds',
       help: 'Seconds since the active signing key started signing',
       registers,
+      // Summed over the workers of a cluster it would mean nothing; the oldest is the one a stale key ring shows.
+      aggregator: 'max',
       collect() {
         this.set((Date.now() - keyRing.current.activeSince.getTime()) / 1000);
       },
@@ -108,6 +110,8 @@ export class Metrics {
       name: 'agent_idp_coherence_lease_ok',
       help: '1 while this instance may answer from its caches (lease held) or has none (embedded database); 0 when its lease has lapsed',
       registers,
+      // Over the workers of a cluster: 0 as soon as one of them has lost its lease.
+      aggregator: 'min',
       collect() {
         this.set(!coherence.enabled || coherence.usable() ? 1 : 0);
       },
