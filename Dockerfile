@@ -41,4 +41,4 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
 # that a restart does not load the TypeScript stripper (amaro, 15 MB of RSS) again.
 ENV MALLOC_ARENA_MAX=2 NODE_COMPILE_CACHE=/home/node/.cache/agent-idp
 # Exec form: node is PID 1 and gets SIGTERM itself, which drains requests before exiting.
-CMD ["node", "--max-semi-space-size=16", "src/main.ts"]
+CMD ["node", "--max-semi-space-size=16", "--heap-growing-percent=100", "src/main.ts"]
