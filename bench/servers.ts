@@ -15,13 +15,32 @@ import type { Context, Phase } from './scenarios/types.ts';
 // and agent-idp's database; one of each per signing algorithm (a phase).
 
 /**
- * The Node flags of `npm start` (package.json), given to both servers: agent-idp runs as it
- * does in production, and the reference on the same runtime settings.
+ * How `npm start` (package.json) runs the server: the variables its shell sets before `exec`
+ * (glibc's malloc arenas, Node's compile cache) and the Node flags. Both servers are started the
+ * same way, so that agent-idp runs as it does in production and the reference on the same runtime
+ * settings. A start script of another shape stops the bench rather than being half-followed.
  */
-export const SERVER_NODE_FLAGS: string[] = (() => {
+const START_SCRIPT = (() => {
   const start: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start;
-  return start.split(/\s+/).filter((word) => word.startsWith('--'));
+  const parts = /^((?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*)exec node((?:\s+--\S+)*)\s+src\/main\.ts$/.exec(start.trim());
+  if (!parts) throw new Error(`bench/servers.ts does not know how to follow package.json's start script: ${start}`);
+  return { assignments: parts[1].trim(), flags: parts[2].trim().split(/\s+/).filter(Boolean) };
 })();
+
+/** The Node flags of `npm start`, given to both servers. */
+export const SERVER_NODE_FLAGS: string[] = START_SCRIPT.flags;
+
+/** The variable assignments of `npm start`, as written there (sh expands them when a server starts). */
+export const SERVER_ENV_ASSIGNMENTS: string = START_SCRIPT.assignments;
+
+/**
+ * node with `args`, through sh when the start script sets variables: sh expands them against
+ * the server's environment exactly as npm's shell does, then execs node (same pid).
+ */
+function nodeCommand(args: string[]): [string, string[]] {
+  if (!SERVER_ENV_ASSIGNMENTS) return [process.execPath, args];
+  return ['sh', ['-c', `${SERVER_ENV_ASSIGNMENTS} exec "$0" "$@"`, process.execPath, ...args]];
+}
 
 export interface Pinning {
   servers: string | undefined;
@@ -68,7 +87,7 @@ async function startServer(
   nodeArgs: string[] = [],
 ): Promise<ServerHandle> {
   const fd = openSync(logFile, 'a');
-  const [command, args] = pinned(cpusList, process.execPath, [...nodeArgs, script]);
+  const [command, args] = pinned(cpusList, ...nodeCommand([...nodeArgs, script]));
   const child = spawn(command, args, { cwd: ROOT, env: env as NodeJS.ProcessEnv, stdio: ['ignore', fd, fd, 'ipc'] });
   closeSync(fd);
   const waiting = new Map<number, (reply: ServerReply) => void>();
@@ -223,6 +242,7 @@ export async function startPhase(ctx: Context, alg: string): Promise<Phase> {
     [...SERVER_NODE_FLAGS, '--expose-gc'],
   );
   log(`agent-idp (${alg}) at ${idp.url}, pid ${idp.pid}, ${idp.database}${ctx.options.workers > 1 ? `, ${ctx.options.workers} workers` : ''}`);
+  if (SERVER_ENV_ASSIGNMENTS) log(`both servers started as npm start starts agent-idp: ${SERVER_ENV_ASSIGNMENTS} node ${SERVER_NODE_FLAGS.join(' ')}`);
   const jwks = await http(idp.url, 'GET', '/.well-known/jwks.json');
   const refSecrets = { client: randomBytes(32).toString('base64url'), rs: randomBytes(32).toString('base64url') };
   const ref = await startServer(

@@ -75,4 +75,15 @@ describe('Dockerfile', () => {
     expect(healthcheck).not.toBeNull();
     expect(healthcheck![1]).toMatch(/CMD \["node", "-e", ".*\/healthz/);
   });
+
+  it('runs the server as npm start does: the same Node flags, and the variables npm start sets', () => {
+    const start: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start;
+    const parts = /^((?:\w+=\S*\s+)*)exec node((?:\s+--\S+)*)\s+src\/main\.ts$/.exec(start);
+    expect(parts).not.toBeNull();
+    const cmd = [...dockerfile.matchAll(/^CMD (\[.*\])$/gm)].at(-1);
+    expect(JSON.parse(cmd![1])).toEqual(['node', ...parts![2].trim().split(/\s+/), 'src/main.ts']);
+    // The image sets each variable itself (its own value: a path of the node user's, for the cache).
+    const imageEnv = [...dockerfile.matchAll(/^ENV (.*)$/gm)].flatMap((m) => m[1].split(/\s+/).map((pair) => pair.split('=')[0]));
+    for (const assignment of parts![1].trim().split(/\s+/).filter(Boolean)) expect(imageEnv).toContain(assignment.split('=')[0]);
+  });
 });

@@ -296,14 +296,16 @@ export class CredentialsService {
     // SHA-256 digest, so that every character of the secret counts.
     const digest = secretDigest(secret);
     const remembered = this.memory.recall(digest, credentialId);
+    // The memory keeps the row's own id string (equal to the one parsed from the secret): one
+    // copy per credential rather than two, with 10,000 agents in memory.
     if (remembered !== undefined && hashes.includes(remembered)) {
-      if (this.memory.refreshDue(digest)) this.#refresh(digest, credentialId, remembered);
+      if (this.memory.refreshDue(digest)) this.#refresh(digest, credential.id, remembered);
       return { ok: true, credentialId };
     }
 
     for (const hash of hashes) {
       if (await this.#compare(digest, hash)) {
-        this.memory.remember(digest, credentialId, hash);
+        this.memory.remember(digest, credential.id, hash);
         return { ok: true, credentialId };
       }
     }

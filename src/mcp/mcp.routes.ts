@@ -1,6 +1,5 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Logger } from '../lib/logger.ts';
 import type { Actor } from '../http/actor.ts';
 import { authenticate, type BearerVerifier, type DpopProofCheck } from '../http/bearer.ts';
@@ -13,7 +12,19 @@ import { recordDenials } from '../audit/admin-denied.ts';
 import { rateLimitPerToken, type TokenBuckets } from '../throttling/rate-limit.ts';
 import { MCP_PATH, MCP_RESOURCE_METADATA_PATH, mcpAudience } from '../oauth/paths.ts';
 import type { OperationDispatch } from './dispatch.ts';
-import { mcpServer } from './mcp.server.ts';
+import type * as McpServerModule from './mcp.server.ts';
+import type * as StreamableHttpModule from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+
+// The MCP SDK, with zod and (through @hono/node-server) Node's fetch implementation, is 6 MB of
+// live heap, which V8 turns into several times that of RSS under load (it sizes the old
+// generation in proportion to what is live). A server whose clients never call /mcp need not
+// carry it: it is loaded by the first request that does.
+type McpModules = [typeof McpServerModule, typeof StreamableHttpModule];
+let mcpModules: Promise<McpModules> | undefined;
+function loadMcp(): Promise<McpModules> {
+  mcpModules ??= Promise.all([import('./mcp.server.ts'), import('@modelcontextprotocol/sdk/server/streamableHttp.js')]);
+  return mcpModules;
+}
 
 export interface McpRoutesDeps {
   issuer: string;
@@ -84,6 +95,7 @@ export function mcpRouter(deps: McpRoutesDeps): Router {
       return jsonRpcError(ctx, 400, -32700, 'Parse error: the body is not JSON');
     }
     const caller = { actor: ctx.state.actor as Actor, requestId: ctx.state.requestId as string, ip: ctx.ip, userAgent: ctx.get('user-agent').slice(0, 512) };
+    const [{ mcpServer }, { StreamableHTTPServerTransport }] = await loadMcp();
     const server = mcpServer(deps.dispatch, caller, deps.version);
     // Stateless: no session; one JSON answer per POST, so no stream outlives the request.
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });

@@ -153,7 +153,8 @@ export class ClientStore {
     const credential: CredentialSecrets | null = row.c_id
       ? {
           id: row.c_id,
-          agentId: row.c_agent_id,
+          // The agent's id string itself (the join makes them equal): one copy per agent in memory, not two.
+          agentId: agent.id,
           status: row.c_status,
           expiresAt: row.c_expires_at,
           secretHash: row.c_secret_hash,
