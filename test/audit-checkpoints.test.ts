@@ -9,6 +9,8 @@ import { api } from './helpers/api.ts';
 import { eventually } from './helpers/eventually.ts';
 import { createAgent, createOrg, managementToken, operatorToken } from './factories.ts';
 import { checkpointHash, rootOf, type Checkpoint, type PresentedEvent } from '../src/audit/checkpoint-format.ts';
+import { paceMs } from '../src/audit/checkpoints.repository.ts';
+import { CHECKPOINT_CPU_SHARE } from '../src/audit/checkpointer.ts';
 
 // The tamper-evident audit log (design/events.md): every chain's events are covered by signed
 // checkpoints; a clean log verifies, and each kind of tampering by SQL (an UPDATE, a DELETE, an
@@ -101,6 +103,26 @@ describe('audit checkpoints', () => {
     const inWindow = org.events.filter((e) => e.occurredAt >= chain[0].from && e.occurredAt < chain[0].to).reverse();
     expect(chain[0].count).toBe(inWindow.length);
     expect(chain[0].root).toBe(rootOf(inWindow));
+  });
+
+  it('are read the same, chunk after chunk, when the reader is paced (the background checkpointer leaves requests most of the core)', async () => {
+    const org = await checkpointedOrg();
+    const repo = t.idp.container.repositories.checkpoints;
+    const from = new Date(org.events[org.events.length - 1].occurredAt);
+    const to = new Date(Date.parse(org.events[0].occurredAt) + 1);
+    const read = async (options: { chunk?: number; share?: number }) => {
+      const out: PresentedEvent[] = [];
+      for await (const e of repo.events(org.orgId, from, to, options)) out.push(e);
+      return out;
+    };
+    const whole = await read({});
+    expect(whole.length).toBe(org.events.length);
+    // Chunks of 2 with waits between them: the same events in the same order, so the same root.
+    expect(await read({ chunk: 2, share: 0.2 })).toEqual(whole);
+    expect(rootOf(await read({ chunk: 3, share: 0.5 }))).toBe(rootOf(whole));
+    // Work of 10 ms at a share of 0.2 waits 40 ms; unpaced readers do not wait.
+    expect(paceMs(10, CHECKPOINT_CPU_SHARE)).toBeCloseTo(40);
+    expect(paceMs(10, 1)).toBe(0);
   });
 
   it('verify on a clean log, by the API and offline by the CLI', async () => {

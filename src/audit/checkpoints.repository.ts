@@ -49,6 +49,11 @@ function chainIs(chain: Chain, params: unknown[], column = 'org_id'): string {
 
 const CURSOR = /^(\d+)\|([0-9a-f-]{36}|service)$/;
 
+/** How long a reader that worked `busyMs` waits so that its work is `share` of the time it takes. */
+export function paceMs(busyMs: number, share: number): number {
+  return share >= 1 || share <= 0 ? 0 : busyMs * (1 / share - 1);
+}
+
 export class CheckpointsRepository {
   readonly #ds: DataSource;
 
@@ -83,10 +88,17 @@ export class CheckpointsRepository {
     return at ? new Date(at) : null;
   }
 
-  /** The chain's events in [from, to), in chain order, read in keyset chunks. */
-  async *events(chain: Chain, from: Date, to: Date, db: Queryable = this.#ds, chunk = 1000): AsyncGenerator<PresentedEvent> {
+  /**
+   * The chain's events in [from, to), in chain order, read in keyset chunks. `share` paces a
+   * background reader: after each chunk it waits long enough that reading and what the caller
+   * did with the chunk take at most that share of the time (1: no waiting, only a turn of the
+   * event loop), so that a big window does not halve the throughput of the requests around it.
+   */
+  async *events(chain: Chain, from: Date, to: Date, options: { db?: Queryable; chunk?: number; share?: number } = {}): AsyncGenerator<PresentedEvent> {
+    const { db = this.#ds, chunk = 1000, share = 1 } = options;
     let after: { at: string; id: string } | undefined;
     for (;;) {
+      const started = performance.now();
       const params: unknown[] = [from.toISOString(), to.toISOString()];
       const keyset = after ? ` AND (occurred_at, event_id) > ($${params.push(after.at)}::timestamptz, $${params.push(after.id)}::uuid)` : '';
       const rows: (PresentedEvent & { position: string })[] = await db.query(
@@ -114,8 +126,9 @@ export class CheckpointsRepository {
         };
       }
       if (rows.length < chunk) return;
-      // Between chunks, the event loop serves requests.
-      await new Promise((resolve) => setImmediate(resolve));
+      // Between chunks, the event loop serves requests; a paced reader also leaves them the core for a while.
+      const waitMs = paceMs(performance.now() - started, share);
+      await new Promise((resolve) => (waitMs >= 1 ? setTimeout(resolve, waitMs) : setImmediate(resolve)));
       const lastRow = rows[rows.length - 1];
       after = { at: lastRow.position, id: lastRow.eventId };
     }
