@@ -227,6 +227,10 @@ export async function startPhase(ctx: Context, alg: string): Promise<Phase> {
     BOOTSTRAP_ADMIN_CLIENT_SECRET: operator.clientSecret,
     // The federation scenario's issuer runs in the harness, on loopback over http.
     FEDERATION_ALLOW_INSECURE_ISSUERS: 'true',
+    // The agents and soak scenarios measure the management listing with one admin token, at
+    // hundreds of requests a second: above the per-token limit of production (50/s), which
+    // would answer most of them 429. The limiter's own cost is still paid on every request.
+    MANAGEMENT_RATE_LIMIT: process.env.MANAGEMENT_RATE_LIMIT ?? '100000',
     // A cluster of that many processes on one port (PostgreSQL only); its CPU and RSS are the process tree's (lib.ts).
     WORKERS: String(ctx.options.workers),
   };
