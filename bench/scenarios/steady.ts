@@ -1,7 +1,8 @@
 import { accessToken } from '../../test/factories.ts';
-import { BENCH_SCOPE, FORM, basic, type RequestTemplate, type ServerReply, type TimelineSecond } from '../lib.ts';
+import { BENCH_SCOPE, basic, type ServerReply, type TimelineSecond } from '../lib.ts';
+import { warmTokenJob } from './token.ts';
 import { log, round } from '../common.ts';
-import { TOKEN_BODY, referenceToken } from '../fixtures.ts';
+import { referenceToken } from '../fixtures.ts';
 import { measure } from '../measure.ts';
 import { describe, noFailures } from '../report.ts';
 import type { Context, Measurement, Phase, ScenarioResult } from './types.ts';
@@ -52,18 +53,7 @@ const summary = (s: Steadiness) =>
 export async function steadyScenario(ctx: Context, phase: Phase): Promise<ScenarioResult> {
   const { warm } = phase.fixtures;
   const seconds = ctx.options.quick ? 10 : STEADY_SECONDS;
-  const tokenRequest = (authorization: string): RequestTemplate => ({
-    method: 'POST',
-    path: '/token',
-    headers: { authorization, 'content-type': FORM },
-    body: TOKEN_BODY,
-  });
-  const job = (authorization: string) => ({
-    connections: ctx.options.connections,
-    duration: seconds,
-    warmup: ctx.options.warmup,
-    requests: [tokenRequest(authorization)],
-  });
+  const job = (authorization: string) => warmTokenJob(ctx, authorization, seconds);
   // The warm agent's secret checked once, as in `token`.
   await accessToken(phase.idp, warm.clientId, warm.clientSecret, { scope: BENCH_SCOPE });
   await referenceToken(phase.ref.url, 'bench-client', phase.refSecrets.client, { scope: BENCH_SCOPE });

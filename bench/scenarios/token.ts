@@ -13,20 +13,15 @@ function jwtHeader(token: string): { alg?: string; typ?: string } {
   return JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString('utf8'));
 }
 
+/** The load of a warm /token: the same client_credentials request, Basic-authenticated, on every connection. */
+export function warmTokenJob(ctx: Context, authorization: string, duration = ctx.options.duration) {
+  const request: RequestTemplate = { method: 'POST', path: '/token', headers: { authorization, 'content-type': FORM }, body: TOKEN_BODY };
+  return { connections: ctx.options.connections, duration, warmup: ctx.options.warmup, requests: [request] };
+}
+
 export async function tokenScenario(ctx: Context, phase: Phase): Promise<ScenarioResult> {
   const { warm } = phase.fixtures;
-  const tokenRequest = (authorization: string): RequestTemplate => ({
-    method: 'POST',
-    path: '/token',
-    headers: { authorization, 'content-type': FORM },
-    body: TOKEN_BODY,
-  });
-  const job = (authorization: string) => ({
-    connections: ctx.options.connections,
-    duration: ctx.options.duration,
-    warmup: ctx.options.warmup,
-    requests: [tokenRequest(authorization)],
-  });
+  const job = (authorization: string) => warmTokenJob(ctx, authorization);
   // One warm-up request each (the only bcrypt compare of agent-idp's run), checked.
   const mine = await accessToken(phase.idp, warm.clientId, warm.clientSecret, { scope: BENCH_SCOPE });
   const theirs = await referenceToken(phase.ref.url, 'bench-client', phase.refSecrets.client, { scope: BENCH_SCOPE });
